@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 the walx authors
+ *
+ * walx.h: the C core's only public header (the one Cython sees).
+ *
+ * The on-disk format is RocksDB's/LevelDB's log format; docs/format.md is
+ * the source of truth and this header only pins its constants.
+ *
+ *       +-----+-------------+--+----+----------+------+-- ... ----+
+ * File  | r0  |        r1   |P | r2 |    r3    |  r4  |           |
+ *       +-----+-------------+--+----+----------+------+-- ... ----+
+ *       <--- WALX_BLOCK_SIZE ------>|<-- WALX_BLOCK_SIZE ------>|
+ *
+ *  rn = variable size records
+ *  P  = block trailer: fewer bytes than a header, zero-filled by writers
+ *
+ * Legacy record:
+ * +---------+-----------+-----------+--- ... ---+
+ * |CRC (4B) | Size (2B) | Type (1B) | Payload   |
+ * +---------+-----------+-----------+--- ... ---+
+ *
+ * Recyclable record:
+ * +---------+-----------+-----------+----------------+--- ... ---+
+ * |CRC (4B) | Size (2B) | Type (1B) | Log number (4B)| Payload   |
+ * +---------+-----------+-----------+----------------+--- ... ---+
+ *
+ * CRC = masked CRC-32C over Type, Log number (recyclable only) and Payload.
+ * Size = payload length. All integers little-endian.
+ */
+#ifndef WALX_H
+#define WALX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "walx_port.h"
+
+#define WALX_BLOCK_SIZE 32768
+/* crc (4) + length (2) + type (1) */
+#define WALX_HEADER_SIZE (4 + 2 + 1)
+/* crc (4) + length (2) + type (1) + log number (4) */
+#define WALX_RECYCLABLE_HEADER_SIZE (4 + 2 + 1 + 4)
+/* The largest payload one physical record can carry. */
+#define WALX_MAX_FRAGMENT (WALX_BLOCK_SIZE - WALX_HEADER_SIZE)
+
+_Static_assert(WALX_HEADER_SIZE == 7, "legacy header is 7 bytes");
+_Static_assert(WALX_RECYCLABLE_HEADER_SIZE == 11, "recyclable header is 11 bytes");
+_Static_assert(WALX_BLOCK_SIZE <= 65535 + WALX_HEADER_SIZE,
+               "a fragment length must fit the 16-bit size field");
+
+enum walx_record_type {
+    WALX_ZERO = 0, /* preallocated or never-written space */
+    WALX_FULL = 1,
+    WALX_FIRST = 2,
+    WALX_MIDDLE = 3,
+    WALX_LAST = 4,
+    WALX_RECYCLABLE_FULL = 5,
+    WALX_RECYCLABLE_FIRST = 6,
+    WALX_RECYCLABLE_MIDDLE = 7,
+    WALX_RECYCLABLE_LAST = 8,
+    /* RocksDB meta records: understood well enough to skip (or refuse). */
+    WALX_SET_COMPRESSION = 9,
+    WALX_TIMESTAMP_SIZE = 10,
+    WALX_RECYCLABLE_TIMESTAMP_SIZE = 11,
+    WALX_PREDECESSOR_INFO = 130,
+    WALX_RECYCLABLE_PREDECESSOR_INFO = 131,
+    /* Any other type with this bit set may be ignored by readers. */
+    WALX_IGNORABLE_BIT = 0x80
+};
+
+/* What walx_parse_physical() saw at a position. The parser only reports;
+ * the reader (walx/_reader.pyx) decides what each status means. */
+enum walx_parse_status {
+    WALX_PARSE_OK = 0,            /* a whole physical record, CRC valid */
+    WALX_PARSE_EOF = 1,           /* clean end: no bytes, or only zeros too short for a header */
+    WALX_PARSE_TRAILER = 2,       /* block trailer: skip `consumed` bytes */
+    WALX_PARSE_ZERO_FILL = 3,     /* type 0 and length 0: skip to the next block */
+    WALX_PARSE_TRUNCATED_HEADER = 4, /* the data ends inside a header */
+    WALX_PARSE_TRUNCATED_PAYLOAD = 5, /* the data ends inside a payload */
+    WALX_PARSE_BAD_LENGTH = 6,    /* the record would cross its block */
+    WALX_PARSE_BAD_CRC = 7        /* checksum mismatch */
+};
+
+/* One parsed physical record (or the span a bad one covers). */
+typedef struct walx_physical {
+    uint32_t type;        /* record type byte */
+    uint32_t length;      /* payload length */
+    uint32_t header_size; /* 7 or 11 */
+    uint32_t log_number;  /* embedded log number (recyclable types only) */
+    const uint8_t *payload;
+    size_t consumed;      /* bytes to advance past this record or damage */
+} walx_physical;
+
+/* Appends framed records to a file descriptor through a caller-owned
+ * buffer. All fields are owned by the caller; no function here allocates. */
+typedef struct walx_writer {
+    int fd;
+    int recyclable;
+    uint32_t log_number;    /* low 32 bits of the file's log number */
+    uint32_t block_offset;  /* offset inside the current block */
+    uint64_t size;          /* logical file size: written + buffered bytes */
+    uint8_t *buf;           /* framing buffer, capacity buf_cap */
+    size_t buf_cap;         /* REQUIRES: >= WALX_WRITER_MIN_BUFFER */
+    size_t buf_len;         /* framed bytes not yet handed to the OS */
+    size_t flush_at;        /* hand bytes to the OS once buf_len reaches this */
+} walx_writer;
+
+/* A writer's buffer must hold the largest fragment plus a trailer, so that
+ * framing always makes progress. */
+#define WALX_WRITER_MIN_BUFFER (2 * WALX_BLOCK_SIZE)
+
+/* ---- CRC32C (walx_crc32c.c) ---- */
+
+/* Picks the implementation once: hardware when the CPU has it and it passes
+ * a self-check, software otherwise or when `force_sw` is set. Idempotent. */
+void walx_crc32c_init(int force_sw);
+/* "sse4.2", "armv8-crc" or "software". */
+const char *walx_crc32c_impl_name(void);
+/* Extends `crc` (the CRC of earlier bytes, 0 to start) over data[0..n). */
+uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n);
+uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n);
+/* 1 if a hardware implementation exists and passed its self-check. */
+int walx_crc32c_hw_available(void);
+/* REQUIRES: walx_crc32c_hw_available(). */
+uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n);
+
+static WALX_INLINE uint32_t walx_mask_crc(uint32_t crc) {
+    /* Rotate right by 15 bits and add a constant (leveldb crc32c::Mask):
+     * a CRC over data that embeds CRCs is otherwise weak. */
+    return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+}
+
+static WALX_INLINE uint32_t walx_unmask_crc(uint32_t masked) {
+    uint32_t rot = masked - 0xa282ead8u;
+    return (rot >> 17) | (rot << 15);
+}
+
+/* ---- Framing (walx_format.c): pure, no syscalls, no allocation ---- */
+
+void walx_encode_fixed32(uint8_t *dst, uint32_t v);
+uint32_t walx_decode_fixed32(const uint8_t *src);
+
+/* Frames as much of payload[*done..n) as fits in out[0..out_cap) as whole
+ * fragments (with any trailer padding before them), advancing
+ * `*block_offset` and `*done`. `*started` is 0 before the first fragment
+ * of the record and is set to 1 once it is emitted; the record is complete
+ * when *started && *done == n. Returns the number of bytes written to `out`
+ * (0 when not even the next fragment fits).
+ * REQUIRES: *block_offset < WALX_BLOCK_SIZE. */
+size_t walx_frame_some(uint32_t *block_offset, int recyclable,
+                       uint32_t log_number, const uint8_t *payload, size_t n,
+                       size_t *done, int *started, uint8_t *out,
+                       size_t out_cap);
+
+/* Parses the physical record at `p`. `block_left` is the number of bytes
+ * from `p` to the end of its block; `avail` (<= block_left) is how many of
+ * them exist. `header_kind` is the file's header size once known (7 or 11)
+ * or 0 when no record has been seen yet. Fills `*out` (consumed is always
+ * set; the other fields only for OK, BAD_CRC and TRUNCATED_PAYLOAD). */
+enum walx_parse_status walx_parse_physical(const uint8_t *p, size_t block_left,
+                                           size_t avail, uint32_t header_kind,
+                                           int verify_checksums,
+                                           walx_physical *out /* OUT */);
+
+/* ---- Syscalls (walx_io.c): every function returns 0 or -errno ---- */
+
+/* Opens `path` for appending (O_CREAT|O_WRONLY|O_APPEND|O_CLOEXEC, 0644)
+ * and sets *fd and *size. On error *fd is unchanged. */
+int walx_open_append(const char *path, int *fd /* OUT */, uint64_t *size /* OUT */);
+/* Opens `path` read-only (O_CLOEXEC); sets *fd and *size. */
+int walx_open_read(const char *path, int *fd /* OUT */, uint64_t *size /* OUT */);
+/* Creates `path`, failing with -EEXIST when it exists and is not empty. */
+int walx_create_new(const char *path, int *fd /* OUT */);
+int walx_write_all(int fd, const uint8_t *data, size_t n);
+/* Reads up to n bytes, retrying on EINTR and short reads; *got < n only at
+ * end of file. */
+int walx_read_full(int fd, uint8_t *dst, size_t n, size_t *got /* OUT */);
+int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset,
+                    size_t *got /* OUT */);
+/* fdatasync when `data_only` and the platform has it, else fsync;
+ * F_FULLFSYNC on Apple. Never retried by callers after a failure. */
+int walx_sync_fd(int fd, int data_only);
+int walx_sync_dir(const char *dir);
+int walx_close(int fd);
+int walx_fstat_size(int fd, uint64_t *size /* OUT */);
+int walx_ftruncate(int fd, uint64_t size);
+/* Takes an exclusive non-blocking lock on `path` (created if missing):
+ * -EWOULDBLOCK when another open file description holds it. */
+int walx_lock_file(const char *path, int *fd /* OUT */);
+int walx_fallocate(int fd, uint64_t size);
+
+/* ---- Writer (walx_io.c): framing into the buffer, then write(2) ---- */
+
+/* Frames one record into w->buf, handing the buffer to the OS only when it
+ * fills up. Sets *offset to the record's start offset. On error the
+ * writer's state is indeterminate: callers poison it. */
+int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n,
+                    uint64_t *offset /* OUT */);
+/* Hands the buffered bytes to the OS when there are at least w->flush_at
+ * of them (1 for a write-through writer). */
+int walx_writer_maybe_flush(walx_writer *w);
+/* Hands every buffered byte to the OS. */
+int walx_writer_flush(walx_writer *w);
+
+#endif /* WALX_H */

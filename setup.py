@@ -1,0 +1,50 @@
+"""Builds the single extension module walx._walx (see STYLE: one module)."""
+import os
+import sys
+from glob import glob
+
+from setuptools import Extension, setup
+
+if sys.platform == "win32":
+    sys.exit("walx supports POSIX systems only (Linux, macOS): its I/O layer uses "
+             "write/fdatasync/flock directly. Windows is not supported.")
+
+from Cython.Build import cythonize  # noqa: E402
+from Cython.Compiler import Options  # noqa: E402
+
+DEBUG = os.environ.get("WALX_DEBUG") == "1"
+ANNOTATE = os.environ.get("WALX_ANNOTATE") == "1"
+SANITIZE = os.environ.get("WALX_SANITIZE") == "1"
+
+if os.environ.get("CI"):
+    Options.warning_errors = True
+
+cflags = ["-std=c11", "-Wall"]
+ldflags = []
+macros = []
+directives = {}
+if DEBUG:
+    cflags += ["-O0", "-g", "-UNDEBUG"]
+    macros += [("WALX_DEBUG", "1"), ("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
+    directives["linetrace"] = True
+else:
+    cflags += os.environ.get("WALX_CFLAGS", "-O2").split() + ["-DNDEBUG"]
+if SANITIZE:
+    cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+    ldflags += ["-fsanitize=address,undefined"]
+
+ext = Extension(
+    "walx._walx",
+    sources=["walx/_walx.pyx", "csrc/walx_format.c", "csrc/walx_io.c",
+             "csrc/walx_crc32c.c"],
+    include_dirs=["csrc"],
+    depends=glob("csrc/*.h") + glob("walx/*.pxd") + glob("walx/_*.pyx"),
+    extra_compile_args=cflags,
+    extra_link_args=ldflags,
+    define_macros=macros,
+)
+
+setup(
+    ext_modules=cythonize([ext], compiler_directives=directives, annotate=ANNOTATE,
+                          emit_linenums=DEBUG),
+)

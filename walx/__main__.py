@@ -1,0 +1,3 @@
+from walx._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,89 @@
+# Declarations of the C core (csrc/walx.h). No logic: every function here
+# is pure C that never raises, so the whole block is nogil.
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+cdef extern from "walx.h" nogil:
+    enum:
+        WALX_BLOCK_SIZE
+        WALX_HEADER_SIZE
+        WALX_RECYCLABLE_HEADER_SIZE
+        WALX_WRITER_MIN_BUFFER
+        WALX_DEBUG
+
+    enum walx_record_type:
+        WALX_ZERO
+        WALX_FULL
+        WALX_FIRST
+        WALX_MIDDLE
+        WALX_LAST
+        WALX_RECYCLABLE_FULL
+        WALX_RECYCLABLE_FIRST
+        WALX_RECYCLABLE_MIDDLE
+        WALX_RECYCLABLE_LAST
+
+    enum walx_parse_status:
+        WALX_PARSE_OK
+        WALX_PARSE_EOF
+        WALX_PARSE_TRAILER
+        WALX_PARSE_ZERO_FILL
+        WALX_PARSE_TRUNCATED_HEADER
+        WALX_PARSE_TRUNCATED_PAYLOAD
+        WALX_PARSE_BAD_LENGTH
+        WALX_PARSE_BAD_CRC
+
+    ctypedef struct walx_physical:
+        uint32_t type
+        uint32_t length
+        uint32_t header_size
+        uint32_t log_number
+        const uint8_t *payload
+        size_t consumed
+
+    ctypedef struct walx_writer:
+        int fd
+        int recyclable
+        uint32_t log_number
+        uint32_t block_offset
+        uint64_t size
+        uint8_t *buf
+        size_t buf_cap
+        size_t buf_len
+        size_t flush_at
+
+    void walx_crc32c_init(int force_sw)
+    const char *walx_crc32c_impl_name()
+    uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n)
+    uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n)
+    int walx_crc32c_hw_available()
+    uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n)
+    uint32_t walx_mask_crc(uint32_t crc)
+    uint32_t walx_unmask_crc(uint32_t masked)
+
+    void walx_encode_fixed32(uint8_t *dst, uint32_t v)
+    uint32_t walx_decode_fixed32(const uint8_t *src)
+    size_t walx_frame_some(uint32_t *block_offset, int recyclable,
+                           uint32_t log_number, const uint8_t *payload, size_t n,
+                           size_t *done, int *started, uint8_t *out,
+                           size_t out_cap)
+    walx_parse_status walx_parse_physical(const uint8_t *p, size_t block_left,
+                                          size_t avail, uint32_t header_kind,
+                                          int verify_checksums,
+                                          walx_physical *out)
+
+    int walx_open_append(const char *path, int *fd, uint64_t *size)
+    int walx_open_read(const char *path, int *fd, uint64_t *size)
+    int walx_create_new(const char *path, int *fd)
+    int walx_write_all(int fd, const uint8_t *data, size_t n)
+    int walx_read_full(int fd, uint8_t *dst, size_t n, size_t *got)
+    int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset, size_t *got)
+    int walx_sync_fd(int fd, int data_only)
+    int walx_sync_dir(const char *dir)
+    int walx_close(int fd)
+    int walx_fstat_size(int fd, uint64_t *size)
+    int walx_ftruncate(int fd, uint64_t size)
+    int walx_lock_file(const char *path, int *fd)
+    int walx_fallocate(int fd, uint64_t size)
+
+    int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *offset)
+    int walx_writer_maybe_flush(walx_writer *w)
+    int walx_writer_flush(walx_writer *w)

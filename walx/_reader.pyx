@@ -1,0 +1,493 @@
+# Included from _walx.pyx; not a standalone module.
+# LogReader: assembles logical records from walx_parse_physical() results
+# and applies the RecoveryMode (docs/format.md, "Reading").
+
+# File sources are read in windows of this many bytes (whole blocks, so a
+# physical record never straddles two windows).
+cdef enum:
+    _WINDOW = 32 * WALX_BLOCK_SIZE
+
+cdef int _MODE_TOLERATE = 0
+cdef int _MODE_ABSOLUTE = 1
+cdef int _MODE_PIT = 2
+cdef int _MODE_SKIP = 3
+
+_REASONS = {
+    WALX_PARSE_TRUNCATED_HEADER: "incomplete: truncated record header",
+    WALX_PARSE_TRUNCATED_PAYLOAD: "incomplete: truncated record payload",
+    WALX_PARSE_BAD_LENGTH: "bad record length",
+    WALX_PARSE_BAD_CRC: "checksum mismatch",
+}
+REASON_INCOMPLETE_CHAIN = "incomplete: unfinished fragment chain"
+REASON_MISSING_FIRST = "missing start of fragmented record"
+REASON_PARTIAL_CHAIN = "partial record without end"
+REASON_KIND = "record of the other header kind than the file's first record"
+REASON_TOO_LARGE = "record larger than max_record_size"
+REASON_PIT_DROPPED = "dropped: follows earlier damage (POINT_IN_TIME)"
+
+
+@cython.final
+cdef class LogReader:
+    """Reads the logical records of a log file or bytes-like object.
+
+    LogReader(source, *, log_number=None, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
+              verify_checksums=True, max_record_size=None)
+
+    Iterating yields payloads (bytes) in file order. Damage is handled as
+    `mode` says (docs/format.md); every damaged range is in ``corruptions``.
+    Files are read incrementally, one window of blocks at a time.
+    Raises CorruptionError, WalError (compressed WAL), OSError, TypeError,
+    ValueError.
+    """
+    cdef object _path           # str, or None for bytes sources
+    cdef object _source_obj     # keeps a bytes-like source alive
+    cdef Py_buffer _view
+    cdef bint _have_view
+    cdef int _fd
+    cdef uint8_t *_window       # owned window for file sources
+    cdef const uint8_t *_data   # current window
+    cdef size_t _data_len
+    cdef uint64_t _data_off     # file offset of _data[0]; a block boundary
+    cdef size_t _pos
+    cdef uint64_t _file_size
+    cdef bint _at_last_window
+    cdef uint32_t _header_kind  # 0 until a record is seen, then 7 or 11
+    cdef int64_t _expect_log    # -1 until known
+    cdef bint _verify
+    cdef int _mode
+    cdef object _mode_obj
+    cdef uint64_t _max_record   # 0: unlimited
+    cdef uint8_t *_scratch
+    cdef size_t _scratch_len
+    cdef size_t _scratch_cap
+    cdef bint _in_chain
+    cdef uint64_t _chain_start
+    cdef list _pending          # tentative damage: [offset, end, reason]
+    cdef readonly list corruptions
+    cdef uint64_t _end_offset
+    cdef int64_t _last_record_offset
+    cdef uint64_t _clean_upto   # end of the last intact physical record or trailer
+    cdef bint _done
+    cdef bint _closed_flag
+    cdef bint _stale_end
+    cdef object _error          # sticky exception once raised
+
+    def __cinit__(self):
+        self._fd = -1
+        self._have_view = False
+        self._window = NULL
+        self._scratch = NULL
+        self._expect_log = -1
+        self._last_record_offset = -1
+
+    def __init__(self, source, *, log_number=None,
+                 mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
+                 verify_checksums=True, max_record_size=None):
+        cdef int fd = -1, rc
+        cdef uint64_t size = 0
+        if not isinstance(mode, RecoveryMode):
+            raise TypeError(f"mode must be a walx.RecoveryMode, not {type(mode).__name__}")
+        self._mode_obj = mode
+        self._mode = mode.value
+        if not isinstance(verify_checksums, bool):
+            raise TypeError("verify_checksums must be a bool, "
+                            f"not {type(verify_checksums).__name__}")
+        self._verify = verify_checksums
+        if max_record_size is not None:
+            self._max_record = _check_uint(max_record_size, "max_record_size",
+                                           0xffffffffffffffff)
+            if self._max_record == 0:
+                raise ValueError("max_record_size must be > 0 or None")
+        if log_number is not None:
+            self._expect_log = <int64_t>(_check_uint(log_number, "log_number",
+                                                     0xffffffffffffffff) & 0xffffffff)
+        self._pending = []
+        self.corruptions = []
+        if isinstance(source, (str, os.PathLike)):
+            path = _fspath(source, "source")
+            bpath = os.fsencode(path)
+            cpath = <const char *>bpath
+            with nogil:
+                rc = walx_open_read(cpath, &fd, &size)
+            _check_os(rc, path)
+            self._fd = fd
+            self._path = path
+            self._file_size = size
+            self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
+            if self._window == NULL:
+                raise MemoryError()
+            self._data = self._window
+            self._data_len = 0
+            self._data_off = 0
+            self._at_last_window = False
+            if log_number is None:
+                n = log_number_from_name(path)
+                if n is not None:
+                    self._expect_log = n & 0xffffffff
+        else:
+            try:
+                _get_buffer(source, &self._view, "source")
+            except TypeError:
+                raise TypeError("source must be a path (str or os.PathLike) or a "
+                                f"bytes-like object, not {type(source).__name__}") from None
+            self._have_view = True
+            self._source_obj = source
+            self._data = <const uint8_t *>self._view.buf
+            self._data_len = <size_t>self._view.len
+            self._file_size = self._data_len
+            self._at_last_window = True
+
+    def __dealloc__(self):
+        self._release()
+
+    cdef void _release(self) noexcept:
+        if self._fd >= 0:
+            walx_close(self._fd)
+            self._fd = -1
+        if self._have_view:
+            PyBuffer_Release(&self._view)
+            self._have_view = False
+        self._source_obj = None
+        if self._window != NULL:
+            PyMem_Free(self._window)
+            self._window = NULL
+        if self._scratch != NULL:
+            PyMem_Free(self._scratch)
+            self._scratch = NULL
+        self._data = NULL
+        self._data_len = 0
+        self._pos = 0
+
+    def close(self):
+        """Release the file or buffer; idempotent."""
+        self._closed_flag = True
+        self._release()
+
+    def __enter__(self):
+        if self._closed_flag:
+            raise WalClosedError("LogReader is closed")
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __iter__(self):
+        if self._closed_flag:
+            raise WalClosedError(f"LogReader {self._path!r} is closed")
+        return self
+
+    def __next__(self):
+        rec = self._next()
+        if rec is None:
+            raise StopIteration
+        return rec
+
+    def read_record(self):
+        """The next payload, or None at the end of the log."""
+        return self._next()
+
+    # ---- window management -------------------------------------------------
+
+    cdef int _load_window(self) except -1:
+        """Read the next window of a file source. REQUIRES: _pos == _data_len."""
+        cdef size_t got = 0
+        cdef int rc
+        cdef uint64_t off = self._data_off + self._data_len
+        with nogil:
+            rc = walx_pread_full(self._fd, self._window, _WINDOW, off, &got)
+        _check_os(rc, self._path)
+        self._data_off = off
+        self._data_len = got
+        self._pos = 0
+        if got < _WINDOW:
+            # pread_full returns short only at end of file.
+            self._at_last_window = True
+        return 0
+
+    # ---- damage policy ------------------------------------------------------
+
+    cdef int _damage(self, uint64_t off, uint64_t end, str reason) except -1:
+        """Note damage over [off, end). Whether it is fatal is decided when
+        the reader learns whether a valid record follows (the tail rule)."""
+        cdef list last
+        if self._in_chain:
+            # The open chain is lost with it.
+            off = self._chain_start
+            self._in_chain = False
+            self._scratch_len = 0
+        if self._pending:
+            last = self._pending[-1]
+            if last[1] >= off:
+                if end > last[1]:
+                    last[1] = end
+                return 0
+        self._pending.append([off, end, reason])
+        if self._mode == _MODE_ABSOLUTE and self._header_kind == WALX_HEADER_SIZE:
+            # A legacy file has no stale tail: any damage is fatal now.
+            self._commit_pending()
+            self._fatal_corruption(self.corruptions[-1])
+        return 0
+
+    cdef int _commit_pending(self) except -1:
+        for off, end, reason in self._pending:
+            c = Corruption(self._path, off, end - off, reason)
+            self.corruptions.append(c)
+            _log.warning("damaged log %s at offset %d (%d bytes): %s",
+                         self._path if self._path is not None else "<bytes>",
+                         off, end - off, reason)
+        self._pending = []
+        return 0
+
+    cdef int _fatal_corruption(self, c) except -1:
+        self._done = True
+        self._error = CorruptionError(c.reason, self._path, c.offset)
+        raise self._error
+
+    cdef int _resolve_before_record(self, uint64_t rec_off) except -1:
+        """A valid logical record starts at `rec_off` after pending damage:
+        that damage is not a tail. Returns 1 when the record is to be returned."""
+        cdef Py_ssize_t first = len(self.corruptions)
+        self._commit_pending()
+        if self._mode == _MODE_SKIP:
+            return 1
+        if self._mode == _MODE_PIT:
+            self.corruptions.append(Corruption(self._path, rec_off,
+                                               self._file_size - rec_off,
+                                               REASON_PIT_DROPPED))
+            _log.warning("%s: dropping everything from offset %d (POINT_IN_TIME)",
+                         self._path if self._path is not None else "<bytes>", rec_off)
+            self._done = True
+            return 0
+        # TOLERATE_CORRUPTED_TAIL and ABSOLUTE_CONSISTENCY.
+        self._fatal_corruption(self.corruptions[first])
+        return 0
+
+    cdef int _finish(self) except -1:
+        """End of data or of the log: settle what is still pending."""
+        cdef uint64_t end = self._data_off + self._data_len
+        self._done = True
+        if self._in_chain:
+            self._damage(self._chain_start, end, REASON_INCOMPLETE_CHAIN)
+        if not self._pending:
+            return 0
+        if self._header_kind == WALX_RECYCLABLE_HEADER_SIZE or self._stale_end:
+            # Bytes of the file's previous use look exactly like a torn
+            # write; with no record of this log after them they are the end
+            # of the log, not damage.
+            self._pending = []
+            return 0
+        self._commit_pending()
+        if self._mode == _MODE_ABSOLUTE:
+            self._fatal_corruption(self.corruptions[len(self.corruptions) - 1])
+        return 0
+
+    # ---- the record loop -----------------------------------------------------
+
+    cdef int _scratch_append(self, const uint8_t *p, size_t n) except -1:
+        cdef size_t need = self._scratch_len + n
+        cdef size_t cap
+        cdef uint8_t *nb
+        if need > self._scratch_cap:
+            cap = self._scratch_cap * 2 if self._scratch_cap else 65536
+            while cap < need:
+                cap *= 2
+            nb = <uint8_t *>PyMem_Realloc(self._scratch, cap)
+            if nb == NULL:
+                raise MemoryError()
+            self._scratch = nb
+            self._scratch_cap = cap
+        if n:
+            memcpy(self._scratch + self._scratch_len, p, n)
+        self._scratch_len = need
+        return 0
+
+    cdef object _emit(self, uint64_t rec_off, uint64_t rec_end, const uint8_t *p, size_t n):
+        """A valid logical record [rec_off, rec_end) with payload p[0..n)."""
+        if self._pending:
+            if not self._resolve_before_record(rec_off):
+                return None
+        self._last_record_offset = <int64_t>rec_off
+        self._end_offset = rec_end
+        return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>n)
+
+    cdef object _next(self):
+        cdef walx_physical ph
+        cdef walx_parse_status st
+        cdef uint64_t rec_off, rec_end, block_left
+        cdef size_t avail
+        cdef uint32_t t, kind, base
+        if self._error is not None:
+            raise self._error
+        if self._closed_flag:
+            raise WalClosedError(f"LogReader {self._path!r} is closed")
+        while not self._done:
+            if self._pos >= self._data_len:
+                if self._at_last_window:
+                    self._finish()
+                    break
+                self._load_window()
+                continue
+            rec_off = self._data_off + self._pos
+            block_left = WALX_BLOCK_SIZE - rec_off % WALX_BLOCK_SIZE
+            avail = self._data_len - self._pos
+            if avail > block_left:
+                avail = block_left
+            st = walx_parse_physical(self._data + self._pos, block_left, avail,
+                                     self._header_kind, self._verify, &ph)
+            self._pos += ph.consumed
+            rec_end = rec_off + ph.consumed
+            if st != WALX_PARSE_OK:
+                if st == WALX_PARSE_TRAILER or st == WALX_PARSE_ZERO_FILL:
+                    # Writers zero-fill block ends too short for a header;
+                    # preallocated space reads as type 0, length 0. Appending
+                    # after zero fill is safe only at a block boundary.
+                    if not self._pending and (st == WALX_PARSE_TRAILER
+                                              or rec_end % WALX_BLOCK_SIZE == 0):
+                        self._clean_upto = rec_end
+                    continue
+                if st == WALX_PARSE_EOF:
+                    # Nothing, or zeros too short for a header, at the end:
+                    # never-written space.
+                    continue
+                self._damage(rec_off, rec_end, _REASONS[st])
+                continue
+            t = ph.type
+            if t >= 1 and t <= 8 or t == 10 or t == 11 or t == 130 or t == 131:
+                kind = ph.header_size
+                if self._header_kind == 0:
+                    self._header_kind = kind
+                elif kind != self._header_kind:
+                    self._damage(rec_off, rec_end, REASON_KIND)
+                    continue
+                if kind == WALX_RECYCLABLE_HEADER_SIZE:
+                    if self._expect_log < 0:
+                        self._expect_log = ph.log_number
+                    elif ph.log_number != <uint32_t>self._expect_log:
+                        # Intact, but from the file's previous use: the end
+                        # of this log (RocksDB kOldRecord).
+                        self._stale_end = True
+                        self._finish()
+                        break
+            if not self._pending:
+                self._clean_upto = rec_end
+            if t == WALX_FULL or t == WALX_RECYCLABLE_FULL:
+                if self._in_chain:
+                    self._end_chain_early(rec_off)
+                if self._max_record and ph.length > self._max_record:
+                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+                    continue
+                rec = self._emit(rec_off, rec_end, ph.payload, ph.length)
+                if rec is not None:
+                    return rec
+            elif t == WALX_FIRST or t == WALX_RECYCLABLE_FIRST:
+                if self._in_chain:
+                    self._end_chain_early(rec_off)
+                self._in_chain = True
+                self._chain_start = rec_off
+                self._scratch_len = 0
+                if self._max_record and ph.length > self._max_record:
+                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+                    continue
+                self._scratch_append(ph.payload, ph.length)
+            elif t == WALX_MIDDLE or t == WALX_RECYCLABLE_MIDDLE or t == WALX_LAST or t == WALX_RECYCLABLE_LAST:
+                if not self._in_chain:
+                    self._damage(rec_off, rec_end, REASON_MISSING_FIRST)
+                    continue
+                if self._max_record and self._scratch_len + ph.length > self._max_record:
+                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+                    continue
+                self._scratch_append(ph.payload, ph.length)
+                if t == WALX_LAST or t == WALX_RECYCLABLE_LAST:
+                    self._in_chain = False
+                    rec = self._emit(self._chain_start, rec_end, self._scratch,
+                                     self._scratch_len)
+                    if self._scratch_cap > (1 << 22):
+                        # Do not keep a huge record's buffer around.
+                        PyMem_Free(self._scratch)
+                        self._scratch = NULL
+                        self._scratch_cap = 0
+                    self._scratch_len = 0
+                    if rec is not None:
+                        return rec
+            elif t == 9:
+                self._done = True
+                self._error = WalError(
+                    f"{self._path if self._path is not None else '<bytes>'} at offset "
+                    f"{rec_off}: compressed WAL is not supported (RocksDB "
+                    f"wal_compression record)")
+                raise self._error
+            elif t == 10 or t == 11 or t == 130 or t == 131 or (t & 0x80):
+                # RocksDB meta records (timestamp sizes, predecessor WAL
+                # info) and types marked ignorable: skipped, never returned.
+                continue
+            else:
+                self._damage(rec_off, rec_end, f"unknown record type {t}")
+        if self._error is not None:
+            raise self._error
+        return None
+
+    cdef int _end_chain_early(self, uint64_t rec_off) except -1:
+        """A FULL or FIRST arrived while a chain was open."""
+        if self._scratch_len == 0:
+            # A dangling empty FIRST (RocksDB drops it silently).
+            self._in_chain = False
+            return 0
+        self._damage(self._chain_start, rec_off, REASON_PARTIAL_CHAIN)
+        return 0
+
+    # ---- properties -------------------------------------------------------------
+
+    @property
+    def path(self):
+        return self._path
+
+    @property
+    def mode(self):
+        return self._mode_obj
+
+    @property
+    def closed(self):
+        return self._closed_flag
+
+    @property
+    def last_record_offset(self):
+        """Start offset of the last record returned (None before the first)."""
+        return None if self._last_record_offset < 0 else self._last_record_offset
+
+    @property
+    def end_offset(self):
+        """Offset just past the last complete logical record returned."""
+        return self._end_offset
+
+    @property
+    def max_record_size(self):
+        return self._max_record if self._max_record else None
+
+    @property
+    def header_size(self):
+        """7 or 11 once a record was seen (legacy or recyclable), else 0."""
+        return self._header_kind
+
+    @property
+    def recyclable(self):
+        return self._header_kind == WALX_RECYCLABLE_HEADER_SIZE
+
+    @property
+    def log_number(self):
+        """The log number recyclable records must carry (low 32 bits), or None."""
+        return None if self._expect_log < 0 else self._expect_log
+
+    @property
+    def file_size(self):
+        return self._file_size
+
+    @property
+    def clean_end(self):
+        """True once the whole source was read and it ends exactly after an
+        intact record: appending there continues the log safely."""
+        return (self._done and self._error is None and not self.corruptions
+                and not self._stale_end and self._clean_upto == self._file_size)
+
+    def __repr__(self):
+        return f"<walx.LogReader {self._path!r} mode={self._mode_obj.name}>"

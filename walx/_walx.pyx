@@ -1,0 +1,167 @@
+# cython: language_level=3, embedsignature=True, cdivision=False
+"""walx._walx: the compiled core (framing, CRC32C, writer, reader).
+
+The root of the single extension module; the classes live in fragments
+included below, in dependency order.
+"""
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.pythread cimport (NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock,
+                               PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_release_lock, PyThread_type_lock)
+from libc.errno cimport EBADF, ENOMEM
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+from walx._clib cimport *
+
+import logging
+import os
+import re
+import warnings
+
+from walx._enums import RecordType, RecoveryMode
+from walx._errors import (Corruption, CorruptionError, WalClosedError, WalError,
+                          WalPoisonedError)
+
+BLOCK_SIZE = WALX_BLOCK_SIZE
+HEADER_SIZE = WALX_HEADER_SIZE
+RECYCLABLE_HEADER_SIZE = WALX_RECYCLABLE_HEADER_SIZE
+#: 1 in the WALX_DEBUG=1 build profile.
+DEBUG_BUILD = WALX_DEBUG
+
+_log = logging.getLogger("walx")
+
+_force_sw = os.environ.get("WALX_CRC32C", "").strip().lower()
+if _force_sw not in ("", "sw", "software", "auto", "hw"):
+    raise ImportError(f"WALX_CRC32C must be 'sw' or unset, not {_force_sw!r}")
+walx_crc32c_init(1 if _force_sw in ("sw", "software") else 0)
+#: The CRC32C implementation chosen at import: "sse4.2", "armv8-crc" or "software".
+CRC32C_IMPL = walx_crc32c_impl_name().decode("ascii")
+del _force_sw
+
+# Positive sentinel returned by nogil helpers when the object was closed
+# concurrently (C functions only return 0 or -errno).
+cdef enum:
+    _RC_CLOSED = 1
+
+
+cdef int _check_os(int rc, object path) except -1:
+    """Raise the OSError subclass for a -errno result, naming `path`."""
+    if rc >= 0:
+        return 0
+    if rc == -ENOMEM:
+        raise MemoryError()
+    raise OSError(-rc, os.strerror(-rc), path)
+
+
+cdef int _get_buffer(object obj, Py_buffer *view, str argname) except -1:
+    """Acquire a contiguous byte buffer of `obj`, naming `argname` on failure."""
+    if isinstance(obj, str):
+        raise TypeError(f"{argname} must be a bytes-like object, not str")
+    try:
+        PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)
+    except BufferError as e:
+        raise TypeError(f"{argname} must be a C-contiguous bytes-like object: {e}") from None
+    except TypeError:
+        raise TypeError(
+            f"{argname} must be a bytes-like object, not {type(obj).__name__}") from None
+    return 0
+
+
+cdef object _fspath(object path, str argname):
+    """Return `path` as str (accepting str, bytes and os.PathLike)."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"{argname} must be a str or os.PathLike path, not {type(path).__name__}") from None
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    if not p:
+        raise ValueError(f"{argname} must not be empty")
+    if "\0" in p:
+        raise ValueError(f"{argname} must not contain NUL characters")
+    return p
+
+
+_LOG_NAME = re.compile(r"^([0-9]+)\.(?:log|wal)$")
+
+
+def log_number_from_name(path):
+    """The log number in a ``<digits>.log`` or ``<digits>.wal`` file name, else None."""
+    m = _LOG_NAME.match(os.path.basename(os.fspath(path)))
+    return int(m.group(1)) if m else None
+
+
+cdef uint64_t _check_uint(object value, str argname, uint64_t maximum) except? 0xffffffffffffffff:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{argname} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{argname} must be >= 0, got {value}")
+    if value > maximum:
+        raise ValueError(f"{argname} must be <= {maximum}, got {value}")
+    return value
+
+
+def crc32c(data, value=0):
+    """CRC-32C (Castagnoli) of `data`, extending `value` (a previous CRC)."""
+    cdef Py_buffer view
+    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
+    _get_buffer(data, &view, "data")
+    try:
+        if view.len >= 32768:
+            with nogil:
+                crc = walx_crc32c_extend(crc, <const uint8_t *>view.buf, <size_t>view.len)
+        else:
+            crc = walx_crc32c_extend(crc, <const uint8_t *>view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+def _crc32c_sw(data, value=0):
+    """The portable software CRC-32C, whatever the dispatch chose (for tests)."""
+    cdef Py_buffer view
+    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
+    _get_buffer(data, &view, "data")
+    try:
+        crc = walx_crc32c_sw(crc, <const uint8_t *>view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+def _crc32c_hw(data, value=0):
+    """The hardware CRC-32C; raises RuntimeError when the CPU has none."""
+    cdef Py_buffer view
+    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
+    if not walx_crc32c_hw_available():
+        raise RuntimeError("no hardware CRC-32C on this CPU")
+    _get_buffer(data, &view, "data")
+    try:
+        crc = walx_crc32c_hw(crc, <const uint8_t *>view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+def crc32c_hw_available():
+    """True when this CPU has a hardware CRC-32C that passed its self-check."""
+    return bool(walx_crc32c_hw_available())
+
+
+def mask_crc(crc):
+    """LevelDB/RocksDB CRC masking: rotate right 15 bits, add 0xa282ead8."""
+    return walx_mask_crc(<uint32_t>_check_uint(crc, "crc", 0xffffffff))
+
+
+def unmask_crc(masked):
+    """Inverse of mask_crc."""
+    return walx_unmask_crc(<uint32_t>_check_uint(masked, "masked", 0xffffffff))
+
+
+include "_writer.pyx"
+include "_reader.pyx"

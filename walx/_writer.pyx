@@ -1,0 +1,422 @@
+# Included from _walx.pyx; not a standalone module.
+# LogWriter: frames records (csrc/walx_format.c) and hands them to the OS.
+
+# The framing buffer of a write-through writer. Larger records are framed
+# and written in pieces of this size.
+cdef enum:
+    _WRITE_THROUGH_BUFFER = 4 * WALX_BLOCK_SIZE
+
+
+@cython.final
+cdef class LogWriter:
+    """Appends records to a log file in RocksDB/LevelDB log format.
+
+    LogWriter(path, *, log_number=None, recyclable=False, buffer_size=0)
+
+    A new file is created; an existing one is appended to, continuing its
+    block layout, after checking that its tail is intact (CorruptionError
+    otherwise: run walx.repair first). With ``buffer_size == 0`` every
+    record reaches the OS before ``add_record`` returns. ``log_number``
+    defaults to the number in a ``<digits>.log``/``.wal`` file name, else 0.
+    Thread-safe; concurrent ``sync()`` calls share fdatasyncs.
+    """
+    cdef walx_writer _st
+    # _lock serialises _st; _sync_lock serialises syncs. Order: _sync_lock
+    # before _lock. Both are taken without the GIL.
+    cdef PyThread_type_lock _lock
+    cdef PyThread_type_lock _sync_lock
+    # Bytes known durable (fdatasync completed after they were written).
+    cdef uint64_t _synced_upto
+    # -errno of the first failed write or sync, 0 while healthy.
+    cdef int _poison_rc
+    cdef object _poison_exc
+    cdef object _path
+    cdef uint64_t _log_number
+    cdef size_t _buffer_size
+    cdef bint _closed_flag
+    cdef readonly uint64_t syncs_total
+
+    def __cinit__(self):
+        self._st.fd = -1
+        self._st.buf = NULL
+        self._lock = PyThread_allocate_lock()
+        self._sync_lock = PyThread_allocate_lock()
+        if self._lock == NULL or self._sync_lock == NULL:
+            raise MemoryError()
+
+    def __init__(self, path, *, log_number=None, recyclable=False, buffer_size=0):
+        cdef int fd = -1
+        cdef uint64_t size = 0
+        cdef int rc
+        if self._st.fd >= 0:
+            raise RuntimeError("LogWriter.__init__ called twice")
+        path = _fspath(path, "path")
+        if not isinstance(recyclable, bool):
+            raise TypeError(f"recyclable must be a bool, not {type(recyclable).__name__}")
+        self._buffer_size = _check_uint(buffer_size, "buffer_size", 1 << 40)
+        name_number = log_number_from_name(path)
+        if log_number is None:
+            log_number = name_number if name_number is not None else 0
+        self._log_number = _check_uint(log_number, "log_number", 0xffffffffffffffff)
+        if recyclable and name_number is not None and (name_number & 0xffffffff) != (
+                self._log_number & 0xffffffff):
+            raise ValueError(
+                f"log_number {log_number} differs from the number in the file name "
+                f"{os.path.basename(path)!r}; readers of a recyclable log would take "
+                f"its records for a previous generation")
+        self._path = path
+        cdef size_t cap = _WRITE_THROUGH_BUFFER
+        if self._buffer_size:
+            cap = max(<size_t>WALX_WRITER_MIN_BUFFER, self._buffer_size + WALX_BLOCK_SIZE)
+        self._st.buf = <uint8_t *>PyMem_Malloc(cap)
+        if self._st.buf == NULL:
+            raise MemoryError()
+        self._st.buf_cap = cap
+        self._st.buf_len = 0
+        self._st.flush_at = self._buffer_size if self._buffer_size else 1
+        self._st.recyclable = 1 if recyclable else 0
+        self._st.log_number = <uint32_t>(self._log_number & 0xffffffff)
+        bpath = os.fsencode(path)
+        cdef const char *cpath = bpath
+        with nogil:
+            rc = walx_open_append(cpath, &fd, &size)
+        _check_os(rc, path)
+        if size:
+            try:
+                _check_tail_for_append(path, size, bool(recyclable), self._log_number)
+            except BaseException:
+                walx_close(fd)
+                raise
+        self._st.fd = fd
+        self._st.size = size
+        self._st.block_offset = <uint32_t>(size % WALX_BLOCK_SIZE)
+        self._synced_upto = 0
+
+    def __dealloc__(self):
+        # Best effort: close without flushing or syncing (a failure could
+        # not be reported from here); buffered records are lost, as after a
+        # crash. Errors from close() are ignored.
+        if self._st.fd >= 0:
+            walx_close(self._st.fd)
+            self._st.fd = -1
+            if self._st.buf_len:
+                warnings.warn(f"unclosed walx.LogWriter {self._path!r} dropped "
+                              f"{self._st.buf_len} buffered bytes", ResourceWarning)
+            else:
+                warnings.warn(f"unclosed walx.LogWriter {self._path!r}", ResourceWarning)
+        if self._st.buf != NULL:
+            PyMem_Free(self._st.buf)
+            self._st.buf = NULL
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+            self._lock = NULL
+        if self._sync_lock != NULL:
+            PyThread_free_lock(self._sync_lock)
+            self._sync_lock = NULL
+
+    cdef inline int _check_open(self) except -1:
+        if self._st.fd < 0:
+            raise WalClosedError(f"LogWriter {self._path!r} is closed")
+        if self._poison_rc:
+            raise WalPoisonedError(
+                f"LogWriter {self._path!r} failed earlier ({self._poison_exc}); "
+                f"reopen it to continue") from self._poison_exc
+        return 0
+
+    cdef int _fail(self, int rc, str what) except -1:
+        """Map a C result after a write or sync: poison on I/O failure."""
+        if rc == _RC_CLOSED:
+            raise WalClosedError(f"LogWriter {self._path!r} was closed during {what}")
+        if rc == 0:
+            return 0
+        if self._poison_rc == 0 or self._poison_exc is None:
+            exc = OSError(-rc, f"{what} failed: {os.strerror(-rc)}", self._path)
+            self._poison_rc = rc
+            self._poison_exc = exc
+            raise exc
+        raise WalPoisonedError(
+            f"LogWriter {self._path!r} failed earlier ({self._poison_exc}); "
+            f"reopen it to continue") from self._poison_exc
+
+    def add_record(self, data):
+        """Append one record (any bytes-like object); return its start offset.
+
+        Raises WalClosedError, WalPoisonedError, TypeError, OSError.
+        """
+        cdef Py_buffer view
+        cdef int rc = 0
+        cdef uint64_t offset = 0
+        cdef size_t n
+        self._check_open()
+        _get_buffer(data, &view, "data")
+        try:
+            n = <size_t>view.len
+            if (self._st.flush_at > 1 and PyThread_acquire_lock(self._lock, NOWAIT_LOCK)):
+                # Buffered fast path: no syscall is needed when the framed
+                # record fits below the flush mark, so keep the GIL.
+                if (self._st.fd >= 0 and self._poison_rc == 0
+                        and self._st.buf_len + n + 2 * WALX_RECYCLABLE_HEADER_SIZE * (n // 32000 + 2)
+                        < self._st.flush_at):
+                    rc = walx_writer_add(&self._st, <const uint8_t *>view.buf, n, &offset)
+                    PyThread_release_lock(self._lock)
+                else:
+                    PyThread_release_lock(self._lock)
+                    with nogil:
+                        rc = self._add_nogil(<const uint8_t *>view.buf, n, &offset)
+            else:
+                with nogil:
+                    rc = self._add_nogil(<const uint8_t *>view.buf, n, &offset)
+        finally:
+            PyBuffer_Release(&view)
+        if rc:
+            self._fail(rc, "write")
+        return offset
+
+    cdef int _add_nogil(self, const uint8_t *data, size_t n, uint64_t *offset) noexcept nogil:
+        cdef int rc
+        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        if self._st.fd < 0:
+            rc = _RC_CLOSED
+        elif self._poison_rc:
+            rc = self._poison_rc
+        else:
+            rc = walx_writer_add(&self._st, data, n, offset)
+            if rc == 0:
+                rc = walx_writer_maybe_flush(&self._st)
+            if rc < 0:
+                self._poison_rc = rc
+        PyThread_release_lock(self._lock)
+        return rc
+
+    def add_records(self, records):
+        """Append many records in one call (one write when they fit the buffer).
+
+        Returns the number of records written. Raises as add_record.
+        """
+        cdef Py_buffer view
+        cdef int rc = 0
+        cdef uint64_t offset = 0
+        cdef Py_ssize_t count = 0
+        self._check_open()
+        if isinstance(records, (bytes, bytearray, memoryview, str)):
+            raise TypeError("records must be an iterable of bytes-like objects, "
+                            f"not a single {type(records).__name__}")
+        try:
+            it = iter(records)
+        except TypeError:
+            raise TypeError(f"records must be an iterable of bytes-like objects, "
+                            f"not {type(records).__name__}") from None
+        # Validate and pin every buffer first, so a bad element writes nothing.
+        items = list(it)
+        views = []
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                raise TypeError(f"records[{i}] must be a bytes-like object, not str")
+            try:
+                views.append(memoryview(item).cast("B"))
+            except TypeError:
+                raise TypeError(f"records[{i}] must be a bytes-like object, "
+                                f"not {type(item).__name__}") from None
+        cdef const uint8_t[::1] mv
+        with nogil:
+            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        try:
+            if self._st.fd < 0:
+                rc = _RC_CLOSED
+            elif self._poison_rc:
+                rc = self._poison_rc
+            else:
+                # Framing holds the GIL (no syscall) until the buffer fills.
+                for v in views:
+                    mv = v
+                    if mv.shape[0]:
+                        rc = walx_writer_add(&self._st, &mv[0], mv.shape[0], &offset)
+                    else:
+                        rc = walx_writer_add(&self._st, <const uint8_t *>"", 0, &offset)
+                    if rc:
+                        break
+                    count += 1
+                if rc == 0:
+                    with nogil:
+                        rc = walx_writer_maybe_flush(&self._st)
+                if rc < 0:
+                    self._poison_rc = rc
+        finally:
+            PyThread_release_lock(self._lock)
+        if rc:
+            self._fail(rc, "write")
+        return count
+
+    def flush(self):
+        """Hand buffered bytes to the OS (no-op when buffer_size == 0)."""
+        cdef int rc
+        self._check_open()
+        with nogil:
+            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+            rc = self._flush_locked()
+            PyThread_release_lock(self._lock)
+        if rc:
+            self._fail(rc, "write")
+
+    cdef int _flush_locked(self) noexcept nogil:
+        # REQUIRES: self._lock held.
+        cdef int rc
+        if self._st.fd < 0:
+            return _RC_CLOSED
+        if self._poison_rc:
+            return self._poison_rc
+        rc = walx_writer_flush(&self._st)
+        if rc < 0:
+            self._poison_rc = rc
+        return rc
+
+    cdef int _sync(self, int data_only) except -1:
+        cdef int rc = 0
+        cdef uint64_t mine = 0, target = 0
+        self._check_open()
+        with nogil:
+            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+            rc = self._flush_locked()
+            # Everything up to `mine` was handed to the OS before this call.
+            mine = self._st.size - self._st.buf_len
+            PyThread_release_lock(self._lock)
+            if rc == 0:
+                PyThread_acquire_lock(self._sync_lock, WAIT_LOCK)
+                if self._poison_rc:
+                    rc = self._poison_rc
+                elif self._synced_upto >= mine and data_only:
+                    # A sync that started after our write has completed
+                    # while we waited: our bytes are durable already.
+                    rc = 0
+                else:
+                    PyThread_acquire_lock(self._lock, WAIT_LOCK)
+                    if self._st.fd < 0:
+                        rc = _RC_CLOSED
+                    target = self._st.size - self._st.buf_len
+                    PyThread_release_lock(self._lock)
+                    if rc == 0:
+                        # A crash before this returns may lose any byte after
+                        # _synced_upto; a crash after it loses none up to
+                        # `target`. A failure is never retried: the pages may
+                        # already be dropped (fsyncgate).
+                        rc = walx_sync_fd(self._st.fd, data_only)
+                        self.syncs_total += 1
+                        if rc == 0:
+                            if target > self._synced_upto:
+                                self._synced_upto = target
+                        else:
+                            self._poison_rc = rc
+                PyThread_release_lock(self._sync_lock)
+        if rc:
+            self._fail(rc, "fdatasync" if data_only else "fsync")
+        return 0
+
+    def sync(self):
+        """Flush, then fdatasync: every record added before this call is durable.
+
+        Concurrent callers share one fdatasync where they can. After a
+        failure the writer is poisoned (WalPoisonedError); it never retries.
+        """
+        self._sync(1)
+
+    def sync_all(self):
+        """Flush, then fsync (data and metadata)."""
+        self._sync(0)
+
+    def close(self):
+        """Flush and close the file; idempotent. Does not sync."""
+        cdef int rc = 0, crc = 0
+        if self._st.fd < 0:
+            return
+        with nogil:
+            PyThread_acquire_lock(self._sync_lock, WAIT_LOCK)
+            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+            if self._st.fd >= 0:
+                if self._poison_rc == 0:
+                    rc = walx_writer_flush(&self._st)
+                crc = walx_close(self._st.fd)
+                self._st.fd = -1
+            PyThread_release_lock(self._lock)
+            PyThread_release_lock(self._sync_lock)
+        if rc < 0:
+            self._poison_rc = rc
+            _check_os(rc, self._path)
+        _check_os(crc, self._path)
+
+    def __enter__(self):
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def fileno(self):
+        """The file descriptor (valid until close)."""
+        if self._st.fd < 0:
+            raise WalClosedError(f"LogWriter {self._path!r} is closed")
+        return self._st.fd
+
+    @property
+    def path(self):
+        return self._path
+
+    @property
+    def log_number(self):
+        return self._log_number
+
+    @property
+    def recyclable(self):
+        return bool(self._st.recyclable)
+
+    @property
+    def block_offset(self):
+        """Offset inside the current block where the next record starts (before any trailer)."""
+        return self._st.block_offset
+
+    @property
+    def size(self):
+        """Bytes in the log, including bytes still buffered."""
+        return self._st.size
+
+    @property
+    def buffer_size(self):
+        return self._buffer_size
+
+    @property
+    def closed(self):
+        return self._st.fd < 0
+
+    @property
+    def poisoned(self):
+        """True after a failed write or sync."""
+        return self._poison_rc != 0
+
+    def __repr__(self):
+        state = "closed" if self._st.fd < 0 else f"size={self._st.size}"
+        return f"<walx.LogWriter {self._path!r} {state}>"
+
+
+def _check_tail_for_append(path, uint64_t size, bint recyclable, uint64_t log_number):
+    """Refuse to append after a damaged tail or to a log of the other kind.
+
+    LevelDB appended after torn tails and so turned them into mid-file
+    corruption; here the caller must truncate first (walx.repair).
+    """
+    reader = LogReader(path, log_number=log_number if recyclable else None,
+                       mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL)
+    try:
+        for _ in reader:
+            pass
+        kind = reader.header_size
+        if kind and (kind == WALX_RECYCLABLE_HEADER_SIZE) != recyclable:
+            raise ValueError(
+                f"{path!r} holds {'recyclable' if kind == 11 else 'legacy'} records; "
+                f"open it with recyclable={kind == 11}")
+        if not reader.clean_end:
+            raise CorruptionError(
+                f"the log does not end cleanly (valid data ends at offset "
+                f"{reader.end_offset} of {size}); run walx.repair() before appending",
+                path, reader.end_offset)
+    finally:
+        reader.close()
