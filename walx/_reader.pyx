@@ -24,6 +24,7 @@ REASON_PARTIAL_CHAIN = "partial record without end"
 REASON_KIND = "record of the other header kind than the file's first record"
 REASON_TOO_LARGE = "record larger than max_record_size"
 REASON_PIT_DROPPED = "dropped: follows earlier damage (POINT_IN_TIME)"
+_SKIP = object()
 
 
 @cython.final
@@ -31,11 +32,13 @@ cdef class LogReader:
     """Reads the logical records of a log file or bytes-like object.
 
     LogReader(source, *, log_number=None, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
-              verify_checksums=True, max_record_size=None)
+              verify_checksums=True, max_record_size=None, codec=None)
 
     Iterating yields payloads (bytes) in file order. Damage is handled as
     `mode` says (docs/format.md); every damaged range is in ``corruptions``.
-    Files are read incrementally, one window of blocks at a time.
+    Files are read incrementally, one window of blocks at a time. With
+    ``codec="walx"`` it yields WriteBatch objects, and a record that fails to
+    decode is damage at that record.
     Raises CorruptionError, WalError (compressed WAL), OSError, TypeError,
     ValueError.
     """
@@ -71,6 +74,7 @@ cdef class LogReader:
     cdef bint _closed_flag
     cdef bint _stale_end
     cdef object _error          # sticky exception once raised
+    cdef bint _as_batches       # codec="walx": yield WriteBatch objects
 
     def __cinit__(self):
         self._fd = -1
@@ -82,7 +86,7 @@ cdef class LogReader:
 
     def __init__(self, source, *, log_number=None,
                  mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
-                 verify_checksums=True, max_record_size=None):
+                 verify_checksums=True, max_record_size=None, codec=None):
         cdef int fd = -1, rc
         cdef uint64_t size = 0
         if not isinstance(mode, RecoveryMode):
@@ -101,6 +105,9 @@ cdef class LogReader:
         if log_number is not None:
             self._expect_log = <int64_t>(_check_uint(log_number, "log_number",
                                                      0xffffffffffffffff) & 0xffffffff)
+        if codec is not None and codec != "walx":
+            raise ValueError(f"codec must be None or 'walx', not {codec!r}")
+        self._as_batches = codec == "walx"
         self._pending = []
         self.corruptions = []
         if isinstance(source, (str, os.PathLike)):
@@ -303,13 +310,25 @@ cdef class LogReader:
         return 0
 
     cdef object _emit(self, uint64_t rec_off, uint64_t rec_end, const uint8_t *p, size_t n):
-        """A valid logical record [rec_off, rec_end) with payload p[0..n)."""
+        """A valid logical record [rec_off, rec_end) with payload p[0..n).
+        Returns the value to yield, None when reading stops here, or _SKIP."""
+        cdef object rec
+        if self._as_batches:
+            try:
+                rec = _batch_from(p, n)
+            except CorruptionError as e:
+                # A record whose batch fails to decode is damage at that
+                # record, under the same tail rule as framing damage.
+                self._damage(rec_off, rec_end, e.reason)
+                return _SKIP
+        else:
+            rec = PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>n)
         if self._pending:
             if not self._resolve_before_record(rec_off):
                 return None
         self._last_record_offset = <int64_t>rec_off
         self._end_offset = rec_end
-        return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>n)
+        return rec
 
     cdef object _next(self):
         cdef walx_physical ph
@@ -378,7 +397,7 @@ cdef class LogReader:
                     self._damage(rec_off, rec_end, REASON_TOO_LARGE)
                     continue
                 rec = self._emit(rec_off, rec_end, ph.payload, ph.length)
-                if rec is not None:
+                if rec is not None and rec is not _SKIP:
                     return rec
             elif t == WALX_FIRST or t == WALX_RECYCLABLE_FIRST:
                 if self._in_chain:
@@ -408,7 +427,7 @@ cdef class LogReader:
                         self._scratch = NULL
                         self._scratch_cap = 0
                     self._scratch_len = 0
-                    if rec is not None:
+                    if rec is not None and rec is not _SKIP:
                         return rec
             elif t == 9:
                 self._done = True

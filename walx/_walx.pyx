@@ -22,8 +22,8 @@ import os
 import re
 import warnings
 
-from walx._enums import RecordType, RecoveryMode
-from walx._errors import (Corruption, CorruptionError, WalClosedError, WalError,
+from walx._enums import OpType, RecordType, RecoveryMode
+from walx._errors import (Corruption, CorruptionError, WalClosedError, WalError, WalLockedError,
                           WalPoisonedError)
 
 BLOCK_SIZE = WALX_BLOCK_SIZE
@@ -164,4 +164,6 @@ def unmask_crc(masked):
 
 
 include "_writer.pyx"
+include "_batch.pyx"
 include "_reader.pyx"
+include "_manager.pyx"

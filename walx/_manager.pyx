@@ -1,0 +1,730 @@
+# Included from _walx.pyx; not a standalone module.
+# WalManager: a directory of logs: LOCK, sequence tracking, rotation, GC,
+# group commit, metrics and recovery across files.
+#
+# Lock order: self._cv (the manager's condition) before the LogWriter's
+# internal locks; never the reverse. I/O on the current log is done only by
+# the thread at the head of self._queue, without holding self._cv.
+
+import collections
+import pathlib
+import threading
+
+_WAL_NAME = re.compile(r"^([0-9]+)\.wal$")
+
+# Most bytes a group-commit leader takes from the queue in one write.
+cdef size_t _GROUP_BYTES = 4 << 20
+
+cdef int _OP_APPEND = 0
+cdef int _OP_SYNC = 1
+cdef int _OP_ROTATE = 2
+cdef int _OP_CLOSE = 3
+
+
+class Recovery:
+    """What recover_and_open replayed and what it dropped.
+
+    batches: list[WriteBatch]; max_seq: int; max_log_number: int;
+    corruptions: list[Corruption] (every dropped range: file, offset, size,
+    reason); files: list[(log_number, path, max_seq)] of the logs read.
+    """
+
+    __slots__ = ("batches", "max_seq", "max_log_number", "corruptions", "files")
+
+    def __init__(self, batches, max_seq, max_log_number, corruptions, files):
+        self.batches = batches
+        self.max_seq = max_seq
+        self.max_log_number = max_log_number
+        self.corruptions = corruptions
+        self.files = files
+
+    def __repr__(self):
+        return (f"<walx.Recovery batches={len(self.batches)} max_seq={self.max_seq} "
+                f"max_log_number={self.max_log_number} "
+                f"corruptions={len(self.corruptions)}>")
+
+
+def _log_path(directory, log_number):
+    return pathlib.Path(directory) / f"{log_number:06d}.wal"
+
+
+def _list_wal_files(directory):
+    directory = pathlib.Path(directory)
+    if not directory.exists():
+        return []
+    files = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            m = _WAL_NAME.match(entry.name)
+            if m and entry.is_file(follow_symlinks=False):
+                files.append((int(m.group(1)), directory / entry.name))
+    files.sort(key=lambda t: t[0])
+    return files
+
+
+cdef _check_mode(object mode):
+    if not isinstance(mode, RecoveryMode):
+        raise TypeError(f"mode must be a walx.RecoveryMode, not {type(mode).__name__}")
+    return mode
+
+
+class _Recoverer:
+    """Replays a directory's logs in order, one batch at a time (constant
+    memory), applying the recovery mode across files (docs/format.md)."""
+
+    def __init__(self, directory, mode):
+        self.directory = pathlib.Path(_fspath(directory, "dir"))
+        self.mode = _check_mode(mode)
+        self.corruptions = []
+        self.files = []           # (log_number, path, max_seq in that file)
+        self.max_seq = 0
+        self.max_log_number = 0
+        self.replayed = 0
+
+    def __iter__(self):
+        pit = self.mode is RecoveryMode.POINT_IN_TIME
+        stopped = False           # POINT_IN_TIME: damage seen, replay paused
+        next_seq = None           # sequence expected next (last replayed + 1)
+        for log_number, path in _list_wal_files(self.directory):
+            self.max_log_number = max(self.max_log_number, log_number)
+            _log.info("recovering WAL %s", path)
+            file_max = 0
+            reader = LogReader(path, mode=self.mode, codec="walx")
+            try:
+                if stopped:
+                    first = reader.read_record()
+                    if (first is None or next_seq is None
+                            or (<WriteBatch>first)._sequence != next_seq):
+                        # Not the continuation of the replayed prefix: a log
+                        # of a generation that the damage cut off.
+                        size = os.path.getsize(path)
+                        self.corruptions.append(Corruption(
+                            str(path), 0, size,
+                            "dropped: log does not continue the replayed sequence "
+                            "after earlier damage (POINT_IN_TIME)"))
+                        _log.warning("WAL %s skipped after earlier damage (POINT_IN_TIME)",
+                                     path)
+                        self.files.append((log_number, path, 0))
+                        continue
+                    stopped = False
+                    batch = first
+                else:
+                    batch = reader.read_record()
+                while batch is not None:
+                    last = (<WriteBatch>batch).last_seq
+                    if last > file_max:
+                        file_max = last
+                    if last > self.max_seq:
+                        self.max_seq = last
+                    next_seq = last + 1
+                    self.replayed += 1
+                    yield batch
+                    batch = reader.read_record()
+                if pit and reader.corruptions:
+                    stopped = True
+            finally:
+                self.corruptions.extend(reader.corruptions)
+                reader.close()
+            self.files.append((log_number, path, file_max))
+        if next_seq is None:
+            # Nothing replayed: nothing may resume (docs/format.md).
+            pass
+
+
+def _sync_dir_of(path):
+    cdef int rc
+    b = os.fsencode(str(path))
+    cdef const char *c = b
+    with nogil:
+        rc = walx_sync_dir(c)
+    _check_os(rc, str(path))
+
+
+cdef class _Op:
+    cdef int kind
+    cdef bytes data
+    cdef uint64_t last_seq
+    cdef bint want_sync
+    cdef bint done
+    cdef object error
+    cdef object result
+
+
+@cython.final
+cdef class WalManager:
+    """A directory of WAL files: append, rotate, GC and recover.
+
+    WalManager(dir, initial_log_number=1, *, sync=True, buffer_size=0,
+               recyclable=False, recycle_log_files=0, preallocate=0)
+
+    Creates `dir` if needed, takes its LOCK (WalLockedError when another
+    live manager holds it), creates log `initial_log_number` (an existing
+    non-empty file of that number is FileExistsError) and fsyncs the
+    directory. Thread-safe; concurrent durable appends share fdatasyncs.
+    """
+    cdef object _dir
+    cdef int _lock_fd
+    cdef LogWriter _writer
+    cdef uint64_t _log_number
+    cdef uint64_t _next_log
+    cdef uint64_t _current_max_seq
+    cdef uint64_t _flushed_seq
+    cdef list _closed_logs
+    cdef object _cv
+    cdef object _queue
+    cdef bint _closed_flag
+    cdef object _poison_exc
+    cdef bint _sync_default
+    cdef size_t _buffer_size
+    cdef bint _recyclable
+    cdef uint64_t _preallocate
+    cdef uint64_t _m_appends, _m_syncs, _m_bytes, _m_rotations, _m_gcd, _m_errors
+    cdef uint64_t _m_groups
+
+    def __cinit__(self):
+        self._lock_fd = -1
+        self._closed_flag = True
+
+    def __init__(self, dir, initial_log_number=1, *, sync=True, buffer_size=0,
+                 recyclable=False, recycle_log_files=0, preallocate=0):
+        self._configure(dir, sync, buffer_size, recyclable, recycle_log_files, preallocate)
+        n = _check_uint(initial_log_number, "initial_log_number", 0xffffffffffffffff - 1)
+        self._take_lock()
+        try:
+            self._open_log(n)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    cdef _configure(self, dir, sync, buffer_size, recyclable, recycle_log_files,
+                    preallocate):
+        self._dir = pathlib.Path(_fspath(dir, "dir"))
+        if not isinstance(sync, bool):
+            raise TypeError(f"sync must be a bool, not {type(sync).__name__}")
+        if not isinstance(recyclable, bool):
+            raise TypeError(f"recyclable must be a bool, not {type(recyclable).__name__}")
+        self._sync_default = sync
+        self._buffer_size = _check_uint(buffer_size, "buffer_size", 1 << 40)
+        self._recyclable = recyclable
+        if _check_uint(recycle_log_files, "recycle_log_files", 1 << 20):
+            raise ValueError("recycle_log_files > 0 is not supported yet "
+                             "(planned with log recycling); use 0")
+        self._preallocate = _check_uint(preallocate, "preallocate", 1 << 40)
+        self._closed_logs = []
+        self._cv = threading.Condition(threading.Lock())
+        self._queue = collections.deque()
+
+    cdef _take_lock(self):
+        cdef int rc, fd = -1
+        try:
+            os.makedirs(self._dir, exist_ok=True)
+        except FileExistsError:
+            raise NotADirectoryError(20, "not a directory", str(self._dir)) from None
+        lock_path = str(self._dir / "LOCK")
+        b = os.fsencode(lock_path)
+        cdef const char *c = b
+        with nogil:
+            rc = walx_lock_file(c, &fd)
+        if rc == -11 or rc == -35:  # EAGAIN/EWOULDBLOCK (Linux, BSD/macOS)
+            raise WalLockedError(f"{self._dir} is locked by another live WalManager "
+                                 f"(LOCK file {lock_path})")
+        _check_os(rc, lock_path)
+        self._lock_fd = fd
+
+    cdef _release_lock(self):
+        if self._lock_fd >= 0:
+            # Closing the descriptor releases the flock.
+            walx_close(self._lock_fd)
+            self._lock_fd = -1
+
+    cdef _open_log(self, uint64_t n):
+        path = _log_path(self._dir, n)
+        _log.info("opening WAL %s", path)
+        self._writer = self._create_log(path, n)
+        self._log_number = n
+        self._next_log = n + 1
+        self._current_max_seq = 0
+        self._closed_flag = False
+
+    cdef LogWriter _create_log(self, path, uint64_t n):
+        """Create log `n` (never reusing a non-empty file) and make its
+        directory entry durable before anything is appended to it."""
+        cdef int rc, fd = -1
+        spath = str(path)
+        b = os.fsencode(spath)
+        cdef const char *c = b
+        with nogil:
+            rc = walx_create_new(c, &fd)
+        if rc == -17:  # EEXIST: the seed's "Bug W" collision
+            raise FileExistsError(17, f"WAL file {path.name} already exists and is not "
+                                  "empty; recover it first (WalManager.recover_and_open)",
+                                  spath)
+        _check_os(rc, spath)
+        if self._preallocate:
+            rc = walx_fallocate(fd, self._preallocate)
+            if rc < 0 and rc != -95:  # EOPNOTSUPP: reservation is only a hint
+                walx_close(fd)
+                _check_os(rc, spath)
+        walx_close(fd)
+        # Without this fsync a crash could lose the new file's directory
+        # entry while later logs survive: recovery would then miss its
+        # records and the next open could reuse its number.
+        _sync_dir_of(self._dir)
+        return LogWriter(spath, log_number=n, recyclable=self._recyclable,
+                         buffer_size=self._buffer_size)
+
+    def __dealloc__(self):
+        if self._lock_fd >= 0:
+            walx_close(self._lock_fd)
+            self._lock_fd = -1
+
+    # ---- the queue: one thread at a time does I/O on the current log ----
+
+    cdef int _check_usable(self) except -1:
+        if self._closed_flag:
+            raise WalClosedError(f"WalManager {self._dir} is closed")
+        if self._poison_exc is not None:
+            raise WalPoisonedError(f"WalManager {self._dir}: an earlier write or sync "
+                                   f"failed ({self._poison_exc}); reopen it to continue"
+                                   ) from self._poison_exc
+        return 0
+
+    cdef _submit(self, _Op op):
+        """Queue `op`; the thread whose op reaches the head runs it (and, for
+        appends, every append queued behind it). REQUIRES: cv not held."""
+        cv = self._cv
+        with cv:
+            self._check_usable()
+            self._queue.append(op)
+            while not op.done and self._queue[0] is not op:
+                cv.wait()
+            if op.done:
+                if op.error is not None:
+                    raise op.error
+                return op.result
+        # This thread leads: the head of the queue stays `op` until it pops.
+        group = [op]
+        if op.kind == _OP_APPEND:
+            with cv:
+                total = len(op.data)
+                for other in self._queue:
+                    if other is op:
+                        continue
+                    if (<_Op>other).kind != _OP_APPEND or total >= _GROUP_BYTES:
+                        break
+                    group.append(other)
+                    total += len((<_Op>other).data)
+        error = None
+        result = None
+        try:
+            result = self._run(group)
+        except BaseException as e:
+            error = e
+        with cv:
+            for member in group:
+                self._queue.popleft()
+                if member is not op:
+                    (<_Op>member).done = True
+                    if error is not None:
+                        (<_Op>member).error = _copy_error(error)
+            cv.notify_all()
+        op.done = True
+        if error is not None:
+            raise error
+        return result
+
+    cdef _run(self, list group):
+        cdef _Op op = group[0]
+        if self._closed_flag:
+            raise WalClosedError(f"WalManager {self._dir} is closed")
+        if self._poison_exc is not None:
+            raise WalPoisonedError(f"WalManager {self._dir}: an earlier write or sync "
+                                   f"failed ({self._poison_exc}); reopen it to continue"
+                                   ) from self._poison_exc
+        if op.kind == _OP_APPEND:
+            return self._run_appends(group)
+        if op.kind == _OP_SYNC:
+            self._io(self._writer.sync)
+            self._m_syncs += 1
+            return None
+        if op.kind == _OP_ROTATE:
+            return self._run_rotate()
+        if op.kind == _OP_CLOSE:
+            return self._run_close()
+
+    cdef _io(self, fn, tuple args=()):
+        """Run a writer call; a failure poisons the manager."""
+        try:
+            return fn(*args)
+        except (OSError, WalPoisonedError) as e:
+            if self._poison_exc is None:
+                self._poison_exc = e
+            self._m_errors += 1
+            raise
+
+    cdef _run_appends(self, list group):
+        cdef _Op m
+        cdef bint want_sync = False
+        cdef uint64_t nbytes = 0, top = self._current_max_seq
+        records = []
+        for m in group:
+            records.append(m.data)
+            nbytes += len(m.data)
+            if m.want_sync:
+                want_sync = True
+            if m.last_seq > top:
+                top = m.last_seq
+        # One write for the whole group; a crash during it leaves a prefix
+        # of whole records plus at most one torn record, dropped on replay.
+        self._io(self._writer.add_records, (records,))
+        if want_sync:
+            # Durable on return: every member's bytes were handed to the OS
+            # before this fdatasync started.
+            self._io(self._writer.sync)
+            self._m_syncs += 1
+        self._current_max_seq = top
+        self._m_appends += len(group)
+        self._m_bytes += nbytes
+        self._m_groups += 1
+        return None
+
+    cdef _run_rotate(self):
+        cdef uint64_t old = self._log_number
+        cdef uint64_t new = self._next_log
+        _log.debug("rotating WAL %d -> %d", old, new)
+        # Full fsync before the old log is closed: its data and its size
+        # are durable, so recovery reads all of it.
+        self._io(self._writer.sync_all)
+        self._m_syncs += 1
+        # If creating the next log fails, the old one stays current.
+        writer = self._create_log(_log_path(self._dir, new), new)
+        self._writer.close()
+        self._writer = writer
+        with self._cv:
+            self._closed_logs.append((old, self._current_max_seq))
+        self._log_number = new
+        self._next_log = new + 1
+        self._current_max_seq = 0
+        self._m_rotations += 1
+        return old
+
+    cdef _run_close(self):
+        try:
+            self._writer.close()
+        finally:
+            self._closed_flag = True
+            self._release_lock()
+            _log.info("closed WAL manager %s", self._dir)
+        return None
+
+    # ---- public API ------------------------------------------------------
+
+    def append(self, batch, sync=None):
+        """Encode, frame and write `batch` (a WriteBatch); with sync (default:
+        the manager's `sync` option) it is durable when this returns.
+
+        Raises WalClosedError, WalPoisonedError, TypeError, OSError.
+        """
+        cdef _Op op
+        if not isinstance(batch, WriteBatch):
+            raise TypeError(f"batch must be a walx.WriteBatch, not {type(batch).__name__}")
+        if sync is None:
+            sync = self._sync_default
+        elif not isinstance(sync, bool):
+            raise TypeError(f"sync must be a bool or None, not {type(sync).__name__}")
+        op = _Op()
+        op.kind = _OP_APPEND
+        op.data = (<WriteBatch>batch).encode()
+        op.last_seq = (<WriteBatch>batch).last_seq
+        op.want_sync = sync
+        self._submit(op)
+
+    def sync(self):
+        """Make every append that returned before this call durable (fdatasync)."""
+        cdef _Op op = _Op()
+        op.kind = _OP_SYNC
+        self._submit(op)
+
+    def rotate(self):
+        """Close the current log (fsynced) and start the next; return the old number.
+
+        The old log is recorded as (number, max seq) for GC.
+        """
+        cdef _Op op = _Op()
+        op.kind = _OP_ROTATE
+        return self._submit(op)
+
+    def close(self):
+        """Flush and close the current log and release the LOCK; idempotent."""
+        cdef _Op op
+        if self._closed_flag:
+            self._release_lock()
+            return
+        op = _Op()
+        op.kind = _OP_CLOSE
+        try:
+            self._submit(op)
+        except WalClosedError:
+            pass
+        except WalPoisonedError:
+            # Still release the file and the lock.
+            with self._cv:
+                if not self._closed_flag:
+                    try:
+                        self._writer.close()
+                    except OSError:
+                        pass
+                    self._closed_flag = True
+                    self._release_lock()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def mark_flushed_seq(self, seq):
+        """Record that every sequence <= `seq` is persisted elsewhere and delete
+        the closed logs that this covers (using the highest mark ever given).
+
+        A missing file counts as deleted; any other failure is logged,
+        counted in errors_io_total and retried on the next call.
+        """
+        cdef uint64_t s = _check_uint(seq, "seq", 0xffffffffffffffff)
+        cdef uint64_t flushed = 0
+        with self._cv:
+            if self._closed_flag:
+                raise WalClosedError(f"WalManager {self._dir} is closed")
+            if s > self._flushed_seq:
+                self._flushed_seq = s
+            flushed = self._flushed_seq
+            doomed = [c for c in self._closed_logs if c[1] <= flushed]
+            self._closed_logs = [c for c in self._closed_logs if c[1] > flushed]
+        _log.debug("WAL mark flushed %d", flushed)
+        failed = self._delete_logs(doomed)
+        if failed:
+            with self._cv:
+                self._closed_logs.extend(failed)
+
+    cdef list _delete_logs(self, list entries):
+        """Unlink each (log, max_seq); return the entries that failed."""
+        failed = []
+        deleted = 0
+        for entry in entries:
+            path = _log_path(self._dir, entry[0])
+            _log.debug("GC WAL file %s (max seq %d)", path, entry[1])
+            try:
+                os.unlink(path)
+                deleted += 1
+            except FileNotFoundError:
+                deleted += 1
+            except OSError as e:
+                _log.warning("failed to GC WAL file %s: %s; will retry on next flush",
+                             path, e)
+                self._m_errors += 1
+                failed.append(entry)
+        self._m_gcd += deleted
+        if deleted:
+            # A crash before this fsync may resurrect a deleted log; it then
+            # holds only flushed sequences and is replayed harmlessly.
+            try:
+                _sync_dir_of(self._dir)
+            except OSError as e:
+                _log.warning("directory fsync after GC failed: %s", e)
+                self._m_errors += 1
+        return failed
+
+    def gc_logs_before(self, log_number):
+        """Delete every log file numbered below `log_number`, never the current one."""
+        cdef uint64_t before = _check_uint(log_number, "log_number", 0xffffffffffffffff)
+        cdef uint64_t current = 0
+        with self._cv:
+            if self._closed_flag:
+                raise WalClosedError(f"WalManager {self._dir} is closed")
+            current = self._log_number
+            self._closed_logs = [c for c in self._closed_logs
+                                 if not (c[0] < before and c[0] != current)]
+        entries = [(n, 0) for n, _ in _list_wal_files(self._dir)
+                   if n < before and n != current]
+        failed = self._delete_logs(entries)
+        if failed:
+            raise OSError(f"could not delete WAL files {[n for n, _ in failed]} "
+                          f"in {self._dir}; see the log for the errors")
+
+    def register_closed_log(self, log_number, max_seq):
+        """Add (log_number, max_seq) to the logs that GC deletes once flushed."""
+        cdef uint64_t n = _check_uint(log_number, "log_number", 0xffffffffffffffff)
+        cdef uint64_t s = _check_uint(max_seq, "max_seq", 0xffffffffffffffff)
+        with self._cv:
+            if self._closed_flag:
+                raise WalClosedError(f"WalManager {self._dir} is closed")
+            if n == self._log_number:
+                raise ValueError(f"log_number {n} is the log being written")
+            self._closed_logs.append((n, s))
+
+    @property
+    def dir(self):
+        return self._dir
+
+    @property
+    def log_number(self):
+        return self._log_number
+
+    @property
+    def flushed_seq(self):
+        return self._flushed_seq
+
+    @property
+    def closed_logs(self):
+        with self._cv:
+            return list(self._closed_logs)
+
+    @property
+    def closed(self):
+        return self._closed_flag
+
+    @property
+    def current_max_seq(self):
+        """Highest sequence appended to the current log (0 if none)."""
+        return self._current_max_seq
+
+    @property
+    def metrics(self):
+        return {
+            "appends_total": self._m_appends,
+            "syncs_total": self._m_syncs,
+            "bytes_total": self._m_bytes,
+            "rotations_total": self._m_rotations,
+            "files_gcd_total": self._m_gcd,
+            "errors_io_total": self._m_errors,
+            "group_commits_total": self._m_groups,
+        }
+
+    def __repr__(self):
+        state = "closed" if self._closed_flag else f"log={self._log_number}"
+        return f"<walx.WalManager {str(self._dir)!r} {state}>"
+
+    # ---- static API ------------------------------------------------------
+
+    @staticmethod
+    def list_wal_files(dir):
+        """[(log_number, pathlib.Path)] of `dir`'s <digits>.wal files, sorted."""
+        return _list_wal_files(_fspath(dir, "dir"))
+
+    @staticmethod
+    def iter_recover(dir, *, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL):
+        """Yield every recoverable WriteBatch of `dir` in order, in constant memory."""
+        return iter(_Recoverer(dir, mode))
+
+    @staticmethod
+    def recover_from_dir(dir, *, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL):
+        """(batches, max_seq, max_log_number) of every recoverable batch in `dir`."""
+        r = _Recoverer(dir, mode)
+        batches = list(r)
+        return batches, r.max_seq, r.max_log_number
+
+    @staticmethod
+    def recover_and_open(dir, *, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL, **options):
+        """Recover `dir`, open log max_log_number + 1 and register each recovered
+        log as closed with its own max sequence. Returns (manager, Recovery).
+
+        The directory is locked before recovery starts. `options` are the
+        keyword options of WalManager.
+        """
+        cdef WalManager m = WalManager.__new__(WalManager)
+        unknown = set(options) - {"sync", "buffer_size", "recyclable",
+                                  "recycle_log_files", "preallocate"}
+        if unknown:
+            raise TypeError(f"unexpected option(s) {sorted(unknown)}")
+        _check_mode(mode)
+        m._configure(dir, options.get("sync", True), options.get("buffer_size", 0),
+                     options.get("recyclable", False),
+                     options.get("recycle_log_files", 0), options.get("preallocate", 0))
+        m._take_lock()
+        try:
+            r = _Recoverer(m._dir, mode)
+            batches = list(r)
+            m._open_log(r.max_log_number + 1 if r.files else 1)
+            for n, _path, file_max in r.files:
+                m._closed_logs.append((n, file_max))
+        except BaseException:
+            if m._writer is not None:
+                m._writer.close()
+            m._closed_flag = True
+            m._release_lock()
+            raise
+        _log.info("recovered %d batches from %d WAL files in %s (max seq %d, "
+                  "%d damaged ranges)", len(batches), len(r.files), m._dir, r.max_seq,
+                  len(r.corruptions))
+        return m, Recovery(batches, r.max_seq, r.max_log_number, r.corruptions, r.files)
+
+
+def _copy_error(error):
+    """An exception for a group member whose batch failed with `error`."""
+    if isinstance(error, OSError) and error.errno is not None:
+        e = OSError(error.errno, error.strerror, error.filename)
+    elif isinstance(error, WalError):
+        e = type(error)(*error.args) if not isinstance(error, CorruptionError) else error
+    else:
+        e = WalError(f"group commit failed: {error!r}")
+    e.__cause__ = error
+    return e
+
+
+def repair(path, *, dry_run=False):
+    """Truncate each damaged tail to the end of its last valid record.
+
+    `path` is a log file or a directory (its <digits>.wal/.log files). The
+    original of each file that is cut is kept as NAME.broken. Returns the
+    list of Corruption ranges that were (or, with dry_run, would be) cut.
+    """
+    path = _fspath(path, "path")
+    if not isinstance(dry_run, bool):
+        raise TypeError(f"dry_run must be a bool, not {type(dry_run).__name__}")
+    if os.path.isdir(path):
+        files = [os.path.join(path, n) for n in sorted(os.listdir(path))
+                 if log_number_from_name(n) is not None]
+        files.sort(key=lambda p: log_number_from_name(p))
+    else:
+        files = [path]
+    cut = []
+    for f in files:
+        cut.extend(_repair_file(f, dry_run))
+    return cut
+
+
+def _repair_file(path, bint dry_run):
+    reader = LogReader(path, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL)
+    try:
+        for _ in reader:
+            pass
+    finally:
+        reader.close()
+    if reader.clean_end:
+        return []
+    end = reader.end_offset
+    size = reader.file_size
+    if end >= size:
+        return []
+    found = list(reader.corruptions) or [
+        Corruption(path, end, size - end, "end of log: bytes after the last valid record")]
+    if dry_run:
+        return found
+    import shutil
+    broken = path + ".broken"
+    # Keep the original first, durably, so a crash during the cut loses
+    # nothing: either the file is whole, or its copy is.
+    shutil.copy2(path, broken)
+    with open(broken, "rb") as fb:
+        os.fsync(fb.fileno())
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _sync_dir_of(os.path.dirname(os.path.abspath(path)))
+    _log.warning("repaired %s: cut %d bytes at offset %d (original kept as %s)",
+                 path, size - end, end, broken)
+    return found
