@@ -93,6 +93,10 @@ class _Recoverer:
             try:
                 if stopped:
                     first = reader.read_record()
+                    if first is None and not reader.corruptions:
+                        # An empty log drops nothing; keep looking.
+                        self.files.append((log_number, path, 0))
+                        continue
                     if (first is None or next_seq is None
                             or (<WriteBatch>first)._sequence != next_seq):
                         # Not the continuation of the replayed prefix: a log
@@ -126,9 +130,6 @@ class _Recoverer:
                 self.corruptions.extend(reader.corruptions)
                 reader.close()
             self.files.append((log_number, path, file_max))
-        if next_seq is None:
-            # Nothing replayed: nothing may resume (docs/format.md).
-            pass
 
 
 def _sync_dir_of(path):
@@ -410,11 +411,17 @@ cdef class WalManager:
 
     cdef _run_close(self):
         try:
-            self._writer.close()
+            # Durable on close even with sync=False: one fdatasync.
+            if self._writer.size:
+                self._io(self._writer.sync)
+                self._m_syncs += 1
         finally:
             self._closed_flag = True
-            self._release_lock()
-            _log.info("closed WAL manager %s", self._dir)
+            try:
+                self._writer.close()
+            finally:
+                self._release_lock()
+                _log.info("closed WAL manager %s", self._dir)
         return None
 
     # ---- public API ------------------------------------------------------
@@ -472,7 +479,7 @@ cdef class WalManager:
                 if not self._closed_flag:
                     try:
                         self._writer.close()
-                    except OSError:
+                    except (OSError, WalError):
                         pass
                     self._closed_flag = True
                     self._release_lock()

@@ -201,14 +201,19 @@ cdef class LogReader:
         cdef size_t got = 0
         cdef int rc
         cdef uint64_t off = self._data_off + self._data_len
+        cdef size_t want = _WINDOW
+        # Read what the file held when it was opened, no more: a device
+        # such as /dev/zero would otherwise never end.
+        if self._file_size - off < want:
+            want = <size_t>(self._file_size - off)
         with nogil:
-            rc = walx_pread_full(self._fd, self._window, _WINDOW, off, &got)
+            rc = walx_pread_full(self._fd, self._window, want, off, &got)
         _check_os(rc, self._path)
         self._data_off = off
         self._data_len = got
         self._pos = 0
         if got < _WINDOW:
-            # pread_full returns short only at end of file.
+            # pread_full returns short only at the end of the data.
             self._at_last_window = True
         return 0
 
