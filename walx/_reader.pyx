@@ -366,9 +366,8 @@ cdef class LogReader:
                     # Writers zero-fill block ends too short for a header;
                     # preallocated space reads as type 0, length 0. Appending
                     # after zero fill is safe only at a block boundary.
-                    if not self._pending and (st == WALX_PARSE_TRAILER
-                                              or rec_end % WALX_BLOCK_SIZE == 0):
-                        self._clean_upto = rec_end
+                    if st == WALX_PARSE_TRAILER or rec_end % WALX_BLOCK_SIZE == 0:
+                        self._mark_clean(rec_end)
                     continue
                 if st == WALX_PARSE_EOF:
                     # Nothing, or zeros too short for a header, at the end:
@@ -393,8 +392,6 @@ cdef class LogReader:
                         self._stale_end = True
                         self._finish()
                         break
-            if not self._pending:
-                self._clean_upto = rec_end
             if t == WALX_FULL or t == WALX_RECYCLABLE_FULL:
                 if self._in_chain:
                     self._end_chain_early(rec_off)
@@ -402,6 +399,7 @@ cdef class LogReader:
                     self._damage(rec_off, rec_end, REASON_TOO_LARGE)
                     continue
                 rec = self._emit(rec_off, rec_end, ph.payload, ph.length)
+                self._mark_clean(rec_end)
                 if rec is not None and rec is not _SKIP:
                     return rec
             elif t == WALX_FIRST or t == WALX_RECYCLABLE_FIRST:
@@ -432,6 +430,7 @@ cdef class LogReader:
                         self._scratch = NULL
                         self._scratch_cap = 0
                     self._scratch_len = 0
+                    self._mark_clean(rec_end)
                     if rec is not None and rec is not _SKIP:
                         return rec
             elif t == 9:
@@ -444,12 +443,19 @@ cdef class LogReader:
             elif t == 10 or t == 11 or t == 130 or t == 131 or (t & 0x80):
                 # RocksDB meta records (timestamp sizes, predecessor WAL
                 # info) and types marked ignorable: skipped, never returned.
+                self._mark_clean(rec_end)
                 continue
             else:
                 self._damage(rec_off, rec_end, f"unknown record type {t}")
         if self._error is not None:
             raise self._error
         return None
+
+    cdef inline void _mark_clean(self, uint64_t end) noexcept:
+        """`end` is a safe place to append if nothing damaged or unfinished
+        precedes it."""
+        if not self._pending and not self._in_chain:
+            self._clean_upto = end
 
     cdef int _end_chain_early(self, uint64_t rec_off) except -1:
         """A FULL or FIRST arrived while a chain was open."""

@@ -1,0 +1,197 @@
+import os
+import random
+import subprocess
+import sys
+
+import crc32c as ref
+import pytest
+
+import walx
+import walx._walx
+
+HW_NAMES = {"sse4.2", "armv8-crc"}
+
+ISCSI_READ = bytes([
+    0x01, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00,
+    0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18,
+    0x28, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+])
+
+VECTORS = [
+    pytest.param(b"123456789", 0xE3069283, id="check-123456789"),
+    pytest.param(bytes(32), 0x8A9136AA, id="32-zeros"),
+    pytest.param(b"\xff" * 32, 0x62A8AB43, id="32-ones"),
+    pytest.param(bytes(range(32)), 0x46DD794E, id="ascending-0-31"),
+    pytest.param(bytes(range(31, -1, -1)), 0x113FDB5C, id="descending-31-0"),
+    pytest.param(ISCSI_READ, 0xD9963A56, id="iscsi-read-command"),
+    pytest.param(b"", 0, id="empty"),
+]
+
+
+def _hw(data, value=0):
+    return walx._walx._crc32c_hw(data, value)
+
+
+IMPLS = [
+    pytest.param(walx.crc32c, id="dispatch"),
+    pytest.param(walx._walx._crc32c_sw, id="software"),
+    pytest.param(_hw, id="hardware", marks=pytest.mark.skipif(
+        not walx._walx.crc32c_hw_available(), reason="no hardware CRC-32C on this CPU")),
+]
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    return request.param
+
+
+@pytest.mark.parametrize("data, expected", VECTORS)
+def test_known_vectors(impl, data, expected):
+    assert impl(data) == expected
+
+
+@pytest.mark.parametrize("data, expected", VECTORS)
+def test_reference_package_agrees_on_known_vectors(data, expected):
+    assert ref.crc32c(data) == expected
+
+
+def test_value_extends_a_previous_crc(impl):
+    rng = random.Random(7)
+    for _ in range(200):
+        a = rng.randbytes(rng.randrange(300))
+        b = rng.randbytes(rng.randrange(300))
+        assert impl(b, impl(a)) == impl(a + b) == ref.crc32c(a + b)
+
+
+def test_value_extension_across_large_split(impl):
+    data = random.Random(3).randbytes(200_000)
+    assert impl(data[70_001:], impl(data[:70_001])) == ref.crc32c(data)
+
+
+def test_every_length_to_1024_at_random_offsets(impl):
+    rng = random.Random(1024)
+    buf = rng.randbytes(1024 + 8)
+    mv = memoryview(buf)
+    for n in range(1025):
+        off = rng.randrange(8)
+        assert impl(mv[off:off + n]) == ref.crc32c(buf[off:off + n]), (n, off)
+
+
+@pytest.mark.parametrize("off", [0, 1, 3, 5, 7])
+def test_multi_megabyte_buffer_at_odd_offsets(impl, off):
+    buf = random.Random(off).randbytes(3 * 1024 * 1024 + 5 + 8)
+    data = memoryview(buf)[off:off + 3 * 1024 * 1024 + 5]
+    assert impl(data) == ref.crc32c(bytes(data))
+
+
+def test_software_equals_hardware_directly():
+    if not walx._walx.crc32c_hw_available():
+        pytest.skip("no hardware CRC-32C on this CPU")
+    rng = random.Random(99)
+    for _ in range(300):
+        data = rng.randbytes(rng.randrange(5000))
+        seed = rng.randrange(1 << 32)
+        assert walx._walx._crc32c_sw(data, seed) == walx._walx._crc32c_hw(data, seed)
+
+
+def test_hardware_entry_point_raises_without_hardware():
+    if walx._walx.crc32c_hw_available():
+        assert walx._walx._crc32c_hw(b"123456789") == 0xE3069283
+    else:
+        with pytest.raises(RuntimeError):
+            walx._walx._crc32c_hw(b"123456789")
+
+
+@pytest.mark.parametrize("source", [bytearray, memoryview, lambda b: memoryview(b).cast("B")],
+                         ids=["bytearray", "memoryview", "memoryview-cast"])
+def test_accepts_bytes_like_objects(impl, source):
+    assert impl(source(b"123456789")) == 0xE3069283
+
+
+def test_str_data_raises_type_error_naming_data(impl):
+    with pytest.raises(TypeError, match="data"):
+        impl("123456789")
+
+
+@pytest.mark.parametrize("obj", [None, 123, [1, 2, 3]], ids=["none", "int", "list"])
+def test_non_buffer_data_raises_type_error_naming_data(impl, obj):
+    with pytest.raises(TypeError, match="data"):
+        impl(obj)
+
+
+@pytest.mark.parametrize("value", [-1, 2**32], ids=["negative", "2**32"])
+def test_out_of_range_value_raises_value_error_naming_value(impl, value):
+    with pytest.raises(ValueError, match="value"):
+        impl(b"abc", value)
+
+
+def test_non_int_value_raises_type_error_naming_value(impl):
+    with pytest.raises(TypeError, match="value"):
+        impl(b"abc", "0")
+
+
+def test_non_contiguous_memoryview_raises_type_error(impl):
+    with pytest.raises(TypeError, match="data"):
+        impl(memoryview(b"abcdefgh")[::2])
+
+
+def test_max_value_is_accepted(impl):
+    assert impl(b"abc", 0xFFFFFFFF) == ref.crc32c(b"abc", 0xFFFFFFFF)
+
+
+def test_mask_known_value():
+    assert walx.mask_crc(walx.crc32c(b"\x01")) == 0x43282B05
+    assert walx.unmask_crc(0x43282B05) == ref.crc32c(b"\x01")
+
+
+def test_mask_round_trip():
+    rng = random.Random(5)
+    for c in [0, 1, 0xFFFFFFFF, 0xA282EAD8, 0x80000000] + [rng.randrange(1 << 32)
+                                                           for _ in range(500)]:
+        m = walx.mask_crc(c)
+        assert 0 <= m <= 0xFFFFFFFF
+        assert walx.unmask_crc(m) == c
+        assert walx.unmask_crc(walx.unmask_crc(walx.mask_crc(m))) == c
+        assert m == (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def test_mask_changes_the_crc():
+    c = walx.crc32c(b"foo")
+    assert walx.mask_crc(c) != c
+    assert walx.mask_crc(walx.mask_crc(c)) != walx.mask_crc(c)
+
+
+@pytest.mark.parametrize("fn, name", [(walx.mask_crc, "crc"), (walx.unmask_crc, "masked")])
+@pytest.mark.parametrize("bad", [-1, 2**32])
+def test_mask_out_of_range_raises_value_error(fn, name, bad):
+    with pytest.raises(ValueError, match=name):
+        fn(bad)
+
+
+def _impl_in_subprocess(tmp_path, force_sw):
+    env = dict(os.environ)
+    env.pop("WALX_CRC32C", None)
+    if force_sw:
+        env["WALX_CRC32C"] = "sw"
+    out = subprocess.run([sys.executable, "-c", "import walx; print(walx.CRC32C_IMPL)"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_env_var_forces_software_implementation(tmp_path):
+    if os.environ.get("WALX_CRC32C") == "sw":
+        assert walx.CRC32C_IMPL == "software"
+    elif walx._walx.crc32c_hw_available():
+        assert walx.CRC32C_IMPL in HW_NAMES
+    else:
+        assert walx.CRC32C_IMPL == "software"
+    assert _impl_in_subprocess(tmp_path, force_sw=True) == "software"
+    default = _impl_in_subprocess(tmp_path, force_sw=False)
+    if walx._walx.crc32c_hw_available():
+        assert default in HW_NAMES
+    else:
+        assert default == "software"
+

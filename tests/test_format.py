@@ -1,0 +1,367 @@
+import pathlib
+import random
+import tempfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import walx
+import walxtest as wt
+
+BLOCK = walx.BLOCK_SIZE
+
+
+def hsize(recyclable):
+    return walx.RECYCLABLE_HEADER_SIZE if recyclable else walx.HEADER_SIZE
+
+
+def write_log(path, records, recyclable=False, log_number=0, **kw):
+    with walx.LogWriter(path, recyclable=recyclable, log_number=log_number, **kw) as w:
+        offsets = [w.add_record(r) for r in records]
+    return pathlib.Path(path).read_bytes(), offsets
+
+
+def kinds(data):
+    return [(t - 4 if t > 4 else t, len(p)) for _, t, _, p in wt.parse_physical(data)]
+
+
+def test_constants_match_the_format():
+    assert (walx.BLOCK_SIZE, walx.HEADER_SIZE, walx.RECYCLABLE_HEADER_SIZE) == (32768, 7, 11)
+    assert {m.name: m.value for m in walx.RecordType} == {
+        "FULL": 1, "FIRST": 2, "MIDDLE": 3, "LAST": 4, "RECYCLABLE_FULL": 5,
+        "RECYCLABLE_FIRST": 6, "RECYCLABLE_MIDDLE": 7, "RECYCLABLE_LAST": 8}
+
+
+FORMAT_VECTORS = [
+    pytest.param(b"", False, 0, "05 2b 28 43 00 00 01", id="empty-legacy-full"),
+    pytest.param(b"foo", False, 0, "dd 5f b3 7a 03 00 01 66 6f 6f", id="foo-legacy-full"),
+    pytest.param(b"foo", True, 7, "71 97 df 82 03 00 05 07 00 00 00 66 6f 6f",
+                 id="foo-recyclable-log7"),
+]
+
+
+@pytest.mark.parametrize("payload, recyclable, log_number, expected", FORMAT_VECTORS)
+def test_writer_produces_format_md_vectors(tmp_path, payload, recyclable, log_number, expected):
+    data, offsets = write_log(tmp_path / "x.log", [payload], recyclable, log_number)
+    assert data == bytes.fromhex(expected)
+    assert offsets == [0]
+
+
+@pytest.mark.parametrize("payload, recyclable, log_number, expected", FORMAT_VECTORS)
+def test_oracle_produces_format_md_vectors(payload, recyclable, log_number, expected):
+    assert wt.frame([payload], recyclable, log_number) == bytes.fromhex(expected)
+
+
+def test_recyclable_log_number_taken_from_file_name(tmp_path):
+    with walx.LogWriter(tmp_path / "000007.log", recyclable=True) as w:
+        assert w.log_number == 7
+        w.add_record(b"foo")
+    assert (tmp_path / "000007.log").read_bytes() == bytes.fromhex(
+        "71 97 df 82 03 00 05 07 00 00 00 66 6f 6f")
+
+
+def test_recyclable_header_carries_low_32_bits_of_log_number(tmp_path):
+    data, _ = write_log(tmp_path / "x.log", [b"a"], True, (5 << 32) | 9)
+    assert data == wt.frame([b"a"], True, 9)
+    assert wt.parse_physical(data)[0][2] == 9
+
+
+def test_record_ending_exactly_at_block_end(tmp_path, recyclable):
+    hs = hsize(recyclable)
+    recs = [b"a" * 100, b"b" * (BLOCK - 2 * hs - 100), b"c"]
+    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    assert offsets == [0, hs + 100, BLOCK]
+    assert kinds(data) == [(1, 100), (1, BLOCK - 2 * hs - 100), (1, 1)]
+    assert data == wt.frame(recs, recyclable, 3)
+
+
+def test_full_record_filling_a_whole_block(tmp_path, recyclable):
+    hs = hsize(recyclable)
+    recs = [b"x" * (BLOCK - hs), b"y" * (BLOCK - hs), b"z"]
+    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    assert offsets == [0, BLOCK, 2 * BLOCK]
+    assert kinds(data) == [(1, BLOCK - hs), (1, BLOCK - hs), (1, 1)]
+    assert len(data) == 2 * BLOCK + hs + 1
+    assert data == wt.frame(recs, recyclable, 3)
+
+
+def test_leftover_of_exactly_header_size_emits_zero_length_first(tmp_path, recyclable):
+    hs = hsize(recyclable)
+    recs = [b"a" * (BLOCK - 2 * hs), b"bar"]
+    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    assert offsets == [0, BLOCK - hs]
+    assert kinds(data) == [(1, BLOCK - 2 * hs), (2, 0), (4, 3)]
+    assert [p[0] for p in wt.parse_physical(data)] == [0, BLOCK - hs, BLOCK]
+    assert data == wt.frame(recs, recyclable, 3)
+    assert wt.read_all(data) == recs
+
+
+def test_empty_payload_with_exactly_header_size_left_is_zero_length_full(tmp_path, recyclable):
+    hs = hsize(recyclable)
+    recs = [b"a" * (BLOCK - 2 * hs), b"", b"next"]
+    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    assert offsets == [0, BLOCK - hs, BLOCK]
+    assert kinds(data) == [(1, BLOCK - 2 * hs), (1, 0), (1, 4)]
+    assert data == wt.frame(recs, recyclable, 3)
+
+
+TRAILERS = [pytest.param(r, n, id=f"{'recyclable' if r else 'legacy'}-{n}")
+            for r in (False, True) for n in range(1, hsize(r))]
+
+
+@pytest.mark.parametrize("recyclable, left", TRAILERS)
+def test_leftover_smaller_than_header_is_zero_filled_trailer(tmp_path, recyclable, left):
+    hs = hsize(recyclable)
+    first = b"\xff" * (BLOCK - hs - left)
+    data, offsets = write_log(tmp_path / "x.log", [first, b"second"], recyclable, 3)
+    assert offsets == [0, BLOCK]
+    assert data[BLOCK - left:BLOCK] == bytes(left)
+    assert kinds(data) == [(1, len(first)), (1, 6)]
+    assert data == wt.frame([first, b"second"], recyclable, 3)
+
+
+def test_empty_payload_after_trailer_starts_next_block(tmp_path, recyclable):
+    hs = hsize(recyclable)
+    recs = [b"a" * (BLOCK - hs - 3), b""]
+    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    assert offsets == [0, BLOCK]
+    assert len(data) == BLOCK + hs
+    assert data == wt.frame(recs, recyclable, 3)
+
+
+def _sizes(hs):
+    m = BLOCK - hs
+    return [0, 1, m - 1, m, m + 1, 2 * m - 1, 2 * m, 2 * m + 1, 3 * m + 17, 100_000,
+            5 * 1024 * 1024]
+
+
+@pytest.mark.parametrize("index", range(11))
+def test_payload_sizes_fragment_as_full_or_first_middle_last(tmp_path, recyclable, index):
+    hs = hsize(recyclable)
+    n = _sizes(hs)[index]
+    payload = wt.big_payload(n, seed=n)
+    data, _ = write_log(tmp_path / "x.log", [payload, b"tail"], recyclable, 12)
+    types = [t for t, _ in kinds(data)]
+    frags = -(-n // (BLOCK - hs)) if n else 1
+    expected = [1] if frags == 1 else [2] + [3] * (frags - 2) + [4]
+    assert types == expected + [1]
+    assert data == wt.frame([payload, b"tail"], recyclable, 12)
+    assert wt.read_all(data) == [payload, b"tail"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_sequences_match_oracle_framing(tmp_path, recyclable, seed):
+    rng = random.Random(seed)
+    recs = [wt.skewed_payload(rng) for _ in range(rng.randrange(1, 120))]
+    log_number = rng.randrange(1 << 32)
+    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, log_number)
+    assert data == wt.frame(recs, recyclable, log_number)
+    assert wt.read_all(data) == recs
+    assert offsets == [s for s, _ in wt.record_ends(recs, recyclable, log_number)]
+
+
+_sizes_strategy = st.lists(
+    st.one_of(st.integers(0, 64), st.integers(BLOCK - 40, BLOCK + 40),
+              st.integers(0, 3 * BLOCK)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=_sizes_strategy, recyclable=st.booleans(), log_number=st.integers(0, 2**32 - 1))
+def test_sizes_near_block_edges_match_oracle_framing(sizes, recyclable, log_number):
+    recs = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
+    with tempfile.TemporaryDirectory() as d:
+        data, _ = write_log(pathlib.Path(d) / "x.log", recs, recyclable, log_number)
+    assert data == wt.frame(recs, recyclable, log_number)
+    assert wt.read_all(data) == recs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reopen_for_append_continues_block_layout(tmp_path, recyclable, seed):
+    rng = random.Random(seed)
+    recs = [wt.skewed_payload(rng, 16) for _ in range(40)]
+    split = rng.randrange(1, 39)
+    path = tmp_path / "x.log"
+    write_log(path, recs[:split], recyclable, 5)
+    with walx.LogWriter(path, recyclable=recyclable, log_number=5) as w:
+        assert w.size == path.stat().st_size
+        assert w.block_offset == w.size % BLOCK
+        for r in recs[split:]:
+            w.add_record(r)
+    assert path.read_bytes() == wt.frame(recs, recyclable, 5)
+
+
+@pytest.mark.parametrize("left", range(0, 12))
+def test_reopen_for_append_near_block_end(tmp_path, recyclable, left):
+    hs = hsize(recyclable)
+    path = tmp_path / "x.log"
+    first = [b"a" * (BLOCK - hs - left)]
+    more = [b"b" * 50, b"", b"c" * 40000]
+    write_log(path, first, recyclable, 5)
+    assert path.stat().st_size == BLOCK - left
+    with walx.LogWriter(path, recyclable=recyclable, log_number=5) as w:
+        assert w.block_offset == (BLOCK - left) % BLOCK
+        offset = w.add_record(more[0])
+        w.add_records(more[1:])
+    assert offset == (BLOCK if left < hs else BLOCK - left)
+    assert path.read_bytes() == wt.frame(first + more, recyclable, 5)
+
+
+@pytest.mark.parametrize("tail", ["unfinished-chain", "truncated-payload", "truncated-header"])
+def test_reopen_refuses_to_append_after_damaged_tail(tmp_path, recyclable, tail):
+    path = tmp_path / "000005.log"
+    data, _ = write_log(path, [b"a", wt.big_payload(2 * BLOCK, 1)], recyclable, 5)
+    cut = {"unfinished-chain": BLOCK, "truncated-payload": BLOCK + 100,
+           "truncated-header": len(wt.frame([b"a"], recyclable, 5)) + 3}[tail]
+    path.write_bytes(data[:cut])
+    with pytest.raises(walx.CorruptionError):
+        walx.LogWriter(path, recyclable=recyclable).close()
+    assert path.read_bytes() == data[:cut]
+
+
+def test_reopen_empty_file_starts_at_offset_zero(tmp_path, recyclable):
+    path = tmp_path / "x.log"
+    path.write_bytes(b"")
+    data, offsets = write_log(path, [b"a", b"b"], recyclable, 2)
+    assert offsets == [0, len(wt.frame([b"a"], recyclable, 2))]
+    assert data == wt.frame([b"a", b"b"], recyclable, 2)
+
+
+def test_writer_offsets_size_and_block_offset(tmp_path, recyclable):
+    rng = random.Random(11)
+    recs = [wt.skewed_payload(rng, 16) for _ in range(60)]
+    spans = wt.record_ends(recs, recyclable, 1)
+    with walx.LogWriter(tmp_path / "x.log", recyclable=recyclable, log_number=1) as w:
+        assert (w.size, w.block_offset) == (0, 0)
+        for r, (start, end) in zip(recs, spans):
+            assert w.add_record(r) == start
+            assert w.size == end
+            assert w.block_offset == end % BLOCK
+    assert w.closed
+
+
+def test_writer_reports_its_settings(tmp_path, recyclable):
+    path = tmp_path / "x.log"
+    with walx.LogWriter(path, recyclable=recyclable, log_number=42) as w:
+        assert w.path == str(path)
+        assert w.log_number == 42
+        assert w.recyclable is recyclable
+        assert not w.closed
+    assert w.closed
+
+
+def test_add_records_matches_repeated_add_record(tmp_path, recyclable):
+    rng = random.Random(21)
+    recs = [wt.skewed_payload(rng) for _ in range(80)]
+    one, _ = write_log(tmp_path / "one.log", recs, recyclable, 4)
+    with walx.LogWriter(tmp_path / "many.log", recyclable=recyclable, log_number=4) as w:
+        assert w.add_records(recs[:30]) == 30
+        assert w.add_records(iter(recs[30:])) == 50
+        assert w.size == len(one)
+    assert (tmp_path / "many.log").read_bytes() == one
+    assert one == wt.frame(recs, recyclable, 4)
+
+
+def test_add_records_of_nothing_writes_nothing(tmp_path, recyclable):
+    with walx.LogWriter(tmp_path / "x.log", recyclable=recyclable) as w:
+        assert w.add_records([]) == 0
+        assert w.size == 0
+    assert (tmp_path / "x.log").read_bytes() == b""
+
+
+def test_add_record_accepts_bytes_like(tmp_path, recyclable):
+    recs = [b"abc", bytearray(b"def"), memoryview(b"ghi"), memoryview(b"xjxkxl")[1::2].tobytes()]
+    data, _ = write_log(tmp_path / "x.log", recs, recyclable, 1)
+    assert wt.read_all(data) == [b"abc", b"def", b"ghi", b"jkl"]
+
+
+@pytest.mark.parametrize("buffer_size", [1000, 1 << 20])
+def test_buffered_writer_produces_identical_bytes(tmp_path, recyclable, buffer_size):
+    rng = random.Random(buffer_size)
+    recs = [wt.skewed_payload(rng) for _ in range(100)]
+    expected = wt.frame(recs, recyclable, 6)
+    path = tmp_path / "x.log"
+    with walx.LogWriter(path, recyclable=recyclable, log_number=6,
+                        buffer_size=buffer_size) as w:
+        half = [w.add_record(r) for r in recs[:50]]
+        assert w.size == len(wt.frame(recs[:50], recyclable, 6))
+        w.flush()
+        assert path.read_bytes() == wt.frame(recs[:50], recyclable, 6)
+        half += [w.add_record(r) for r in recs[50:]]
+    assert half == [s for s, _ in wt.record_ends(recs, recyclable, 6)]
+    assert path.read_bytes() == expected
+
+
+def test_buffered_add_records_matches_write_through(tmp_path, recyclable):
+    recs = [wt.big_payload(n, n) for n in (0, 5, 999, 1000, 1001, 40000, 3 * 1024 * 1024, 3)]
+    path = tmp_path / "x.log"
+    with walx.LogWriter(path, recyclable=recyclable, buffer_size=1000) as w:
+        w.add_records(recs)
+    assert path.read_bytes() == wt.frame(recs, recyclable, 0)
+
+
+def _read(source, **kw):
+    with walx.LogReader(source, **kw) as r:
+        return list(r)
+
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "str", "pathlib"])
+def test_reader_reads_bytes_like_and_paths(tmp_path, recyclable, kind):
+    rng = random.Random(31)
+    recs = [wt.skewed_payload(rng) for _ in range(70)] + [b""]
+    path = tmp_path / "000009.log"
+    data, _ = write_log(path, recs, recyclable, 9)
+    source = {"bytes": data, "bytearray": bytearray(data), "memoryview": memoryview(data),
+              "str": str(path), "pathlib": path}[kind]
+    assert _read(source) == recs
+
+
+def test_reader_reads_multi_window_file(tmp_path, recyclable):
+    recs = [wt.big_payload(n, n) for n in (5 * 1024 * 1024, 7, 2 * 1024 * 1024 + 3, 0)]
+    path = tmp_path / "x.log"
+    data, _ = write_log(path, recs, recyclable, 0)
+    assert _read(path) == recs
+    assert _read(data) == recs
+
+
+def test_reader_reads_oracle_framing(recyclable):
+    rng = random.Random(41)
+    recs = [wt.skewed_payload(rng) for _ in range(50)]
+    data = wt.frame(recs, recyclable, 77)
+    with walx.LogReader(data) as r:
+        assert list(r) == recs
+        assert r.header_size == hsize(recyclable)
+        assert r.recyclable is recyclable
+        assert r.log_number == (77 if recyclable else None)
+        assert r.file_size == len(data)
+        assert r.end_offset == len(data)
+        assert r.clean_end
+        assert r.corruptions == []
+
+
+def test_reader_of_empty_source_returns_nothing():
+    with walx.LogReader(b"") as r:
+        assert r.read_record() is None
+        assert r.header_size == 0
+        assert r.end_offset == 0
+        assert r.last_record_offset is None
+        assert r.clean_end
+
+
+def test_reader_properties(tmp_path, recyclable):
+    data = wt.frame([b"a"], recyclable, 7)
+    path = tmp_path / "000007.log"
+    path.write_bytes(data)
+    with walx.LogReader(path, mode=walx.RecoveryMode.POINT_IN_TIME) as r:
+        assert r.mode is walx.RecoveryMode.POINT_IN_TIME
+        assert r.path == str(path)
+        assert r.file_size == len(data)
+        assert r.log_number == 7
+        assert not r.closed
+        assert list(r) == [b"a"]
+        assert r.header_size == (11 if recyclable else 7)
+        assert r.recyclable is recyclable
+        assert r.clean_end
+    assert r.closed
+    with pytest.raises(walx.WalClosedError):
+        r.read_record()
