@@ -205,7 +205,7 @@ cdef class WalManager:
         if not isinstance(recyclable, bool):
             raise TypeError(f"recyclable must be a bool, not {type(recyclable).__name__}")
         self._sync_default = sync
-        self._buffer_size = _check_uint(buffer_size, "buffer_size", 1 << 40)
+        self._buffer_size = _check_uint(buffer_size, "buffer_size", _MAX_BUFFER)
         self._recyclable = recyclable
         if _check_uint(recycle_log_files, "recycle_log_files", 1 << 20):
             raise ValueError("recycle_log_files > 0 is not supported yet "

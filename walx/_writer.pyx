@@ -6,6 +6,10 @@
 cdef enum:
     _WRITE_THROUGH_BUFFER = 4 * WALX_BLOCK_SIZE
 
+# The user-space buffer is allocated up front; beyond this it would only
+# delay writes and waste memory.
+_MAX_BUFFER = 1 << 30
+
 
 @cython.final
 cdef class LogWriter:
@@ -53,7 +57,7 @@ cdef class LogWriter:
         path = _fspath(path, "path")
         if not isinstance(recyclable, bool):
             raise TypeError(f"recyclable must be a bool, not {type(recyclable).__name__}")
-        self._buffer_size = _check_uint(buffer_size, "buffer_size", 1 << 40)
+        self._buffer_size = _check_uint(buffer_size, "buffer_size", _MAX_BUFFER)
         name_number = log_number_from_name(path)
         if log_number is None:
             log_number = name_number if name_number is not None else 0
@@ -70,7 +74,7 @@ cdef class LogWriter:
             cap = max(<size_t>WALX_WRITER_MIN_BUFFER, self._buffer_size + WALX_BLOCK_SIZE)
         self._st.buf = <uint8_t *>PyMem_Malloc(cap)
         if self._st.buf == NULL:
-            raise MemoryError()
+            raise MemoryError(f"cannot allocate a {cap}-byte buffer (buffer_size={buffer_size})")
         self._st.buf_cap = cap
         self._st.buf_len = 0
         self._st.flush_at = self._buffer_size if self._buffer_size else 1
