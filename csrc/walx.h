@@ -171,6 +171,11 @@ int walx_open_append(const char *path, int *fd /* OUT */, uint64_t *size /* OUT 
 int walx_open_read(const char *path, int *fd /* OUT */, uint64_t *size /* OUT */);
 /* Creates `path`, failing with -EEXIST when it exists and is not empty. */
 int walx_create_new(const char *path, int *fd /* OUT */);
+/* Opens an existing `path` for writing from offset 0 over its old bytes
+ * (recycled or preallocated logs); sets *size to its current size. */
+int walx_open_overwrite(const char *path, int *fd /* OUT */, uint64_t *size /* OUT */);
+int walx_rename(const char *from, const char *to);
+int walx_unlink(const char *path);
 int walx_write_all(int fd, const uint8_t *data, size_t n);
 /* Reads up to n bytes, retrying on EINTR and short reads; *got < n only at
  * end of file. */
@@ -188,6 +193,30 @@ int walx_ftruncate(int fd, uint64_t size);
  * -EWOULDBLOCK when another open file description holds it. */
 int walx_lock_file(const char *path, int *fd /* OUT */);
 int walx_fallocate(int fd, uint64_t size);
+
+/* ---- Fault injection (walx_io.c), for tests ----
+ * Disarmed by default: then each syscall wrapper pays one predictable
+ * branch. Armed, the `nth` call (1-based, counted from arming) of `op`
+ * fails with `-err`; for WALX_FAULT_WRITE, `short_write` instead makes that
+ * call write half of its bytes (the loop must carry on). EINTR is returned
+ * from the syscall itself, so the wrappers' retry loops are exercised. */
+enum walx_fault_op {
+    WALX_FAULT_OPEN = 0,
+    WALX_FAULT_WRITE,
+    WALX_FAULT_FDATASYNC,
+    WALX_FAULT_FSYNC,
+    WALX_FAULT_RENAME,
+    WALX_FAULT_UNLINK,
+    WALX_FAULT_FTRUNCATE,
+    WALX_FAULT_FALLOCATE,
+    WALX_FAULT_NOPS
+};
+void walx_fault_arm(int op, uint64_t nth, int err, int short_write);
+void walx_fault_disarm(void);
+/* Calls of `op` made since the last arm/disarm. */
+uint64_t walx_fault_calls(int op);
+/* Faults delivered since the last arm/disarm. */
+uint64_t walx_fault_fired(void);
 
 /* ---- Writer (walx_io.c): framing into the buffer, then write(2) ---- */
 

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,67 @@
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0
 #endif
+
+/* ---- fault injection ---- */
+
+static int fault_armed;
+static int fault_op = -1;
+static uint64_t fault_nth;
+static int fault_err;
+static int fault_short;
+static uint64_t fault_calls[WALX_FAULT_NOPS];
+static uint64_t fault_fired;
+
+void walx_fault_arm(int op, uint64_t nth, int err, int short_write) {
+    walx_fault_disarm();
+    if (op < 0 || op >= WALX_FAULT_NOPS)
+        return;
+    fault_op = op;
+    fault_nth = nth;
+    fault_err = err;
+    fault_short = short_write;
+    __atomic_store_n(&fault_armed, 1, __ATOMIC_RELEASE);
+}
+
+void walx_fault_disarm(void) {
+    __atomic_store_n(&fault_armed, 0, __ATOMIC_RELEASE);
+    for (int i = 0; i < WALX_FAULT_NOPS; i++)
+        __atomic_store_n(&fault_calls[i], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fault_fired, 0, __ATOMIC_RELAXED);
+    fault_op = -1;
+}
+
+uint64_t walx_fault_calls(int op) {
+    return (op >= 0 && op < WALX_FAULT_NOPS)
+               ? __atomic_load_n(&fault_calls[op], __ATOMIC_RELAXED)
+               : 0;
+}
+
+uint64_t walx_fault_fired(void) { return __atomic_load_n(&fault_fired, __ATOMIC_RELAXED); }
+
+/* 0: go ahead; 1: shorten this write; -err: fail this call. */
+static int fault_check(int op) {
+    if (WALX_LIKELY(!__atomic_load_n(&fault_armed, __ATOMIC_ACQUIRE)))
+        return 0;
+    uint64_t n = __atomic_add_fetch(&fault_calls[op], 1, __ATOMIC_RELAXED);
+    if (op != fault_op || n != fault_nth)
+        return 0;
+    __atomic_add_fetch(&fault_fired, 1, __ATOMIC_RELAXED);
+    if (op == WALX_FAULT_WRITE && fault_short)
+        return 1;
+    return -fault_err;
+}
+
+#define FAULT_OR(op, call, failed)                                            \
+    do {                                                                       \
+        int f_ = fault_check(op);                                              \
+        if (f_ < 0) {                                                          \
+            errno = -f_;                                                       \
+            failed;                                                            \
+        } else {                                                               \
+            call;                                                              \
+        }                                                                      \
+    } while (0)
 
 static int fstat_size(int fd, uint64_t *size) {
     struct stat st;
@@ -31,7 +93,7 @@ static int fstat_size(int fd, uint64_t *size) {
 static int open_retry(const char *path, int flags, mode_t mode) {
     int fd;
     do {
-        fd = open(path, flags, mode);
+        FAULT_OR(WALX_FAULT_OPEN, fd = open(path, flags, mode), fd = -1);
     } while (fd < 0 && errno == EINTR);
     return fd < 0 ? -errno : fd;
 }
@@ -80,7 +142,14 @@ int walx_create_new(const char *path, int *fd) {
 
 int walx_write_all(int fd, const uint8_t *data, size_t n) {
     while (n > 0) {
-        ssize_t w = write(fd, data, n);
+        ssize_t w;
+        int f = fault_check(WALX_FAULT_WRITE);
+        if (WALX_UNLIKELY(f < 0)) {
+            errno = -f;
+            w = -1;
+        } else {
+            w = write(fd, data, f == 1 && n > 1 ? n / 2 : n);
+        }
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -128,29 +197,80 @@ int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset, size_t *got
     return 0;
 }
 
-int walx_sync_fd(int fd, int data_only) {
+static int sync_once(int fd, int data_only) {
+    int rc;
 #if WALX_HAVE_FULLFSYNC
     /* macOS fsync() does not flush the drive's cache; F_FULLFSYNC does.
      * Some filesystems reject it, and then fsync() is the best there is. */
     (void)data_only;
-    if (fcntl(fd, F_FULLFSYNC) == 0)
-        return 0;
+    FAULT_OR(WALX_FAULT_FSYNC, rc = fcntl(fd, F_FULLFSYNC), rc = -1);
+    if (rc == 0 || errno == EINTR || errno == EIO || errno == ENOSPC)
+        return rc;
 #elif WALX_HAVE_FDATASYNC
-    if (data_only)
-        return fdatasync(fd) == 0 ? 0 : -errno;
+    if (data_only) {
+        FAULT_OR(WALX_FAULT_FDATASYNC, rc = fdatasync(fd), rc = -1);
+        return rc;
+    }
 #else
     (void)data_only;
 #endif
-    return fsync(fd) == 0 ? 0 : -errno;
+    FAULT_OR(WALX_FAULT_FSYNC, rc = fsync(fd), rc = -1);
+    return rc;
+}
+
+int walx_sync_fd(int fd, int data_only) {
+    int rc;
+    /* EINTR means the call did not complete, so calling again is sound.
+     * Any other failure is final: after EIO the kernel may have dropped the
+     * dirty pages and a second fsync would report a false success. */
+    do {
+        rc = sync_once(fd, data_only);
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? 0 : -errno;
 }
 
 int walx_sync_dir(const char *dir) {
     int f = open_retry(dir, O_RDONLY | O_CLOEXEC, 0);
     if (f < 0)
         return f;
-    int rc = fsync(f) == 0 ? 0 : -errno;
+    int rc;
+    do {
+        FAULT_OR(WALX_FAULT_FSYNC, rc = fsync(f), rc = -1);
+    } while (rc != 0 && errno == EINTR);
+    rc = rc == 0 ? 0 : -errno;
     close(f);
     return rc;
+}
+
+int walx_open_overwrite(const char *path, int *fd, uint64_t *size) {
+    /* No O_APPEND and no O_TRUNC: writes start at offset 0 and replace the
+     * old bytes in place, so fdatasync need not update the file size. */
+    int f = open_retry(path, O_WRONLY | O_CLOEXEC, 0);
+    if (f < 0)
+        return f;
+    int rc = fstat_size(f, size);
+    if (rc < 0) {
+        close(f);
+        return rc;
+    }
+    *fd = f;
+    return 0;
+}
+
+int walx_rename(const char *from, const char *to) {
+    int rc;
+    do {
+        FAULT_OR(WALX_FAULT_RENAME, rc = rename(from, to), rc = -1);
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? 0 : -errno;
+}
+
+int walx_unlink(const char *path) {
+    int rc;
+    do {
+        FAULT_OR(WALX_FAULT_UNLINK, rc = unlink(path), rc = -1);
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? 0 : -errno;
 }
 
 int walx_close(int fd) {
@@ -164,7 +284,7 @@ int walx_fstat_size(int fd, uint64_t *size) { return fstat_size(fd, size); }
 int walx_ftruncate(int fd, uint64_t size) {
     int rc;
     do {
-        rc = ftruncate(fd, (off_t)size);
+        FAULT_OR(WALX_FAULT_FTRUNCATE, rc = ftruncate(fd, (off_t)size), rc = -1);
     } while (rc != 0 && errno == EINTR);
     return rc == 0 ? 0 : -errno;
 }
@@ -186,11 +306,14 @@ int walx_lock_file(const char *path, int *fd) {
 
 int walx_fallocate(int fd, uint64_t size) {
 #if WALX_HAVE_FALLOCATE
-    /* KEEP_SIZE: the space is reserved but the file size is unchanged, so
-     * readers see no zero fill and fdatasync need not update the size. */
-    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) == 0)
-        return 0;
-    return -errno;
+    /* Mode 0: the file becomes `size` bytes that read as zeros. Writers
+     * then overwrite from offset 0, so appends do not grow the file and
+     * fdatasync need not log a new size; readers stop at the zero fill. */
+    int rc;
+    do {
+        FAULT_OR(WALX_FAULT_FALLOCATE, rc = fallocate(fd, 0, 0, (off_t)size), rc = -1);
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? 0 : -errno;
 #else
     (void)fd;
     (void)size;

@@ -615,13 +615,6 @@ def test_bad_constructor_arguments(wal_dir, kwargs, exc, name):
         assert os.listdir(wal_dir) == []
 
 
-def test_recycle_log_files_not_supported_yet(wal_dir):
-    with pytest.raises(ValueError, match="recycle_log_files.*not supported yet"):
-        walx.WalManager(wal_dir, recycle_log_files=2)
-    with pytest.raises(ValueError, match="not supported yet"):
-        walx.WalManager.recover_and_open(wal_dir, recycle_log_files=1)
-
-
 def test_bad_method_arguments(wal_dir):
     with walx.WalManager(wal_dir) as m:
         for bad in (b"\x00" * 12, batch(1).encode(), None, "batch"):

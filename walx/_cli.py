@@ -1,6 +1,8 @@
 """walx command line: ``python -m walx`` / ``walx``.
 
-Exit status: 0 success, 1 damage found, 2 usage or I/O error.
+This module holds the parser, ``main`` and the ``demo``; the other
+subcommands are in ``_cli_cmds``. Exit status: 0 success, 1 damage found,
+2 usage or I/O error.
 """
 
 from __future__ import annotations
@@ -16,8 +18,22 @@ import tempfile
 import textwrap
 
 import walx
+from walx import _codecs
+from walx._cli_cmds import (
+    EXIT_DAMAGE,
+    EXIT_ERROR,
+    EXIT_OK,
+    MODES,
+    UsageError,
+    cmd_bench,
+    cmd_dump,
+    cmd_repair,
+    cmd_stats,
+    cmd_verify,
+    parse_mode,
+)
 
-EXIT_OK, EXIT_DAMAGE, EXIT_ERROR = 0, 1, 2
+__all__ = ["EXIT_DAMAGE", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 # The child of the demo: appends durable batches and reports each one that
 # was acknowledged, until it is killed.
@@ -131,20 +147,147 @@ def cmd_demo(args) -> int:
             shutil.rmtree(d, ignore_errors=True)
 
 
+_EPILOG = """\
+exit status: 0 success, 1 damage found, 2 usage or I/O error.
+A directory argument means its <digits>.wal and <digits>.log files in
+log-number order. See docs/cli.md for examples."""
+
+_PATHS_HELP = "log files, or directories of <digits>.wal/<digits>.log files"
+_MODE_HELP = ("recovery mode: " + ", ".join(MODES) + " (default: %(default)s, which "
+              "reads past damage and so reports every damaged range)")
+
+
+def _mode_arg(p, default="skip"):
+    p.add_argument("--mode", type=parse_mode, default=MODES[default],
+                   metavar="MODE", help=_MODE_HELP.replace("%(default)s", default))
+
+
+def _positive(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def _non_negative(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
-        prog="walx",
+        prog="walx", formatter_class=fmt, epilog=_EPILOG,
         description="walx: write-ahead logs byte-compatible with RocksDB/LevelDB.")
     p.add_argument("--version", action="version", version=f"walx {walx.__version__}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show the library's log messages (walx logger)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    demo = sub.add_parser("demo", help="run the end-to-end demo",
-                          description=cmd_demo.__doc__)
+
+    def add(name, func, help_, description, epilog=None):
+        sp = sub.add_parser(name, help=help_, description=description,
+                            formatter_class=fmt, epilog=epilog or _EPILOG)
+        sp.set_defaults(func=func)
+        return sp
+
+    codecs = ", ".join(_codecs.CODECS)
+    dump = add("dump", cmd_dump, "print every record (and its decoded batch)",
+               "Print every logical record with its file, offset and payload size.\n"
+               "With --codec, also the decoded WriteBatch: sequence, count and each op\n"
+               "(keys in hex; values in hex with --values). Damaged ranges are printed\n"
+               "in place and on stderr.",
+               "examples:\n"
+               "  walx dump --codec rocksdb --values 000004.log\n"
+               "  walx dump --codec walx --json wal-dir/ | jq .\n\n"
+               "--json prints one object per line: {\"kind\": \"record\", \"file\", \"offset\",\n"
+               "\"size\", \"sequence\", \"count\", \"ops\": [{\"op\", \"tag\", \"cf\", \"key_hex\",\n"
+               "\"value_hex\", ...}]} (with --codec raw: \"payload_hex\"), and\n"
+               "{\"kind\": \"damage\", \"file\", \"offset\", \"size\", \"reason\"}. JSON always\n"
+               "carries values.\n\n" + _EPILOG)
+    dump.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
+    dump.add_argument("--codec", choices=_codecs.CODECS, default="raw",
+                      help=f"how to decode payloads: {codecs} (default: raw, no decoding)")
+    dump.add_argument("--values", action="store_true",
+                      help="print values (and raw payloads) in hex, not just their sizes")
+    dump.add_argument("--json", action="store_true", help="one JSON object per line")
+    _mode_arg(dump)
+
+    verify = add("verify", cmd_verify, "check every file; exit 1 if anything is damaged",
+                 "Read every record in the chosen recovery mode and report each damaged\n"
+                 "range (file, offset, size, reason). By default only the framing is\n"
+                 "checked, so RocksDB and LevelDB logs verify cleanly; --codec also\n"
+                 "decodes every batch. Exits 1 when anything is damaged, 0 otherwise.\n"
+                 "A progress bar appears on stderr for large jobs on a terminal.")
+    verify.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
+    verify.add_argument("--codec", choices=_codecs.CODECS, default="raw",
+                        help=f"also decode each batch: {codecs} (default: raw, framing only)")
+    verify.add_argument("--json", action="store_true",
+                        help="one JSON object per file, then a total")
+    verify.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    _mode_arg(verify)
+
+    stats = add("stats", cmd_stats, "records, bytes, fragments, padding, sequences, damage",
+                "Per file and in total: records and payload bytes, physical fragments by\n"
+                "type, block-trailer padding, zero fill, the sequence range and the\n"
+                "damaged ranges. Sequences come from each batch's 12-byte header unless\n"
+                "--codec decodes the batches (raw: no sequences).")
+    stats.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
+    stats.add_argument("--codec", choices=_codecs.CODECS, default=None,
+                       help=f"decode each batch: {codecs} (default: read the batch header only)")
+    stats.add_argument("--json", action="store_true",
+                       help="one JSON object per file, then a total")
+    _mode_arg(stats)
+
+    repair = add("repair", cmd_repair, "cut damaged tails (walx.repair)",
+                 "Truncate each damaged tail to the end of the last valid record, keeping\n"
+                 "the original as NAME.broken. Damage followed by valid records is not\n"
+                 "cut (exit 1). With --dry-run nothing changes, and the exit status is 1\n"
+                 "when something would be cut.")
+    repair.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
+    repair.add_argument("--dry-run", action="store_true",
+                        help="report what would be cut; change nothing")
+
+    bench = add("bench", cmd_bench, "append+sync microbenchmark",
+                "Append --count records of --size bytes from --threads threads, syncing\n"
+                "as --sync says, in a fresh temporary directory (under --dir if given).\n"
+                "Prints records/s, MB/s and the per-append latency p50/p99/p99.9\n"
+                "(one time.perf_counter_ns sample per append, sync included).\n"
+                "--api manager appends WriteBatches through WalManager (group commit);\n"
+                "--api writer appends raw records through LogWriter.")
+    bench.add_argument("--size", type=_non_negative, default=100,
+                       help="record (encoded batch) size in bytes (default 100)")
+    bench.add_argument("--count", type=_positive, default=10000,
+                       help="records in total (default 10000)")
+    bench.add_argument("--threads", type=_positive, default=1,
+                       help="appending threads (default 1)")
+    bench.add_argument("--sync", choices=("none", "data", "full"), default="data",
+                       help="after each append: nothing, fdatasync (data) or fsync "
+                            "(full, --api writer only); default data")
+    bench.add_argument("--buffer", type=_non_negative, default=0,
+                       help="user-space buffer in bytes (default 0: write-through)")
+    bench.add_argument("--recycle", type=_non_negative, default=0, metavar="N",
+                       help="recycle N log files (not supported yet: exits 2)")
+    bench.add_argument("--api", choices=("manager", "writer"), default="manager",
+                       help="WalManager or LogWriter (default manager)")
+    bench.add_argument("--dir", help="where to create the temporary directory "
+                                     "(choose the filesystem to measure)")
+    bench.add_argument("--keep", action="store_true", help="keep the log directory")
+    bench.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    demo = add("demo", cmd_demo, "run the end-to-end demo", cmd_demo.__doc__)
     demo.add_argument("--dir", help="directory to use (default: a temporary one)")
     demo.add_argument("--acks", type=int, default=200,
                       help="acknowledged appends before the crash (default 200)")
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    demo.set_defaults(func=cmd_demo)
     return p
 
 
@@ -154,11 +297,31 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:
+        # argparse exits 0 for --help/--version and 2 for usage errors.
         return int(e.code or 0) if e.code in (0, None) else EXIT_ERROR
+    # The commands report damage themselves; the library's per-damage
+    # warnings would repeat it, so they show only with --verbose.
+    lib_log = logging.getLogger("walx")
+    saved = lib_log.level
+    if not args.verbose and args.command != "demo":
+        lib_log.setLevel(logging.ERROR)
     try:
         return args.func(args)
+    except UsageError as e:
+        print(f"walx {args.command}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader of our output went away (walx dump ... | head).
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_ERROR
     except (OSError, walx.WalError) as e:
         print(f"walx {args.command}: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    finally:
+        lib_log.setLevel(saved)

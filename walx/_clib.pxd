@@ -73,6 +73,24 @@ cdef extern from "walx.h" nogil:
     int walx_open_append(const char *path, int *fd, uint64_t *size)
     int walx_open_read(const char *path, int *fd, uint64_t *size)
     int walx_create_new(const char *path, int *fd)
+    int walx_open_overwrite(const char *path, int *fd, uint64_t *size)
+    int walx_rename(const char *src, const char *dst)
+    int walx_unlink(const char *path)
+
+    enum walx_fault_op:
+        WALX_FAULT_OPEN
+        WALX_FAULT_WRITE
+        WALX_FAULT_FDATASYNC
+        WALX_FAULT_FSYNC
+        WALX_FAULT_RENAME
+        WALX_FAULT_UNLINK
+        WALX_FAULT_FTRUNCATE
+        WALX_FAULT_FALLOCATE
+        WALX_FAULT_NOPS
+    void walx_fault_arm(int op, uint64_t nth, int err, int short_write)
+    void walx_fault_disarm()
+    uint64_t walx_fault_calls(int op)
+    uint64_t walx_fault_fired()
     int walx_write_all(int fd, const uint8_t *data, size_t n)
     int walx_read_full(int fd, uint8_t *dst, size_t n, size_t *got)
     int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset, size_t *got)

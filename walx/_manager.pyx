@@ -11,6 +11,9 @@ import pathlib
 import threading
 
 _WAL_NAME = re.compile(r"^([0-9]+)\.wal$")
+_RECYCLE_NAME = re.compile(r"^([0-9]+)\.wal\.recycle$")
+# First-record type bytes of a log written with the recyclable header.
+_RECYCLABLE_TYPES = frozenset((5, 6, 7, 8, 11, 131))
 
 # Most bytes a group-commit leader takes from the queue in one write.
 cdef size_t _GROUP_BYTES = 4 << 20
@@ -132,6 +135,26 @@ class _Recoverer:
             self.files.append((log_number, path, file_max))
 
 
+def _unlink(path):
+    cdef int rc
+    b = os.fsencode(path)
+    cdef const char *c = b
+    with nogil:
+        rc = walx_unlink(c)
+    _check_os(rc, path)
+
+
+def _rename(src, dst):
+    cdef int rc
+    bs = os.fsencode(src)
+    bd = os.fsencode(dst)
+    cdef const char *cs = bs
+    cdef const char *cd = bd
+    with nogil:
+        rc = walx_rename(cs, cd)
+    _check_os(rc, src)
+
+
 def _sync_dir_of(path):
     cdef int rc
     b = os.fsencode(str(path))
@@ -180,7 +203,9 @@ cdef class WalManager:
     cdef bint _recyclable
     cdef uint64_t _preallocate
     cdef uint64_t _m_appends, _m_syncs, _m_bytes, _m_rotations, _m_gcd, _m_errors
-    cdef uint64_t _m_groups
+    cdef uint64_t _m_groups, _m_recycled
+    cdef size_t _recycle_max
+    cdef list _recycle_pool     # paths of GC'd logs kept for reuse; under _cv
 
     def __cinit__(self):
         self._lock_fd = -1
@@ -206,10 +231,11 @@ cdef class WalManager:
             raise TypeError(f"recyclable must be a bool, not {type(recyclable).__name__}")
         self._sync_default = sync
         self._buffer_size = _check_uint(buffer_size, "buffer_size", _MAX_BUFFER)
-        self._recyclable = recyclable
-        if _check_uint(recycle_log_files, "recycle_log_files", 1 << 20):
-            raise ValueError("recycle_log_files > 0 is not supported yet "
-                             "(planned with log recycling); use 0")
+        self._recycle_max = _check_uint(recycle_log_files, "recycle_log_files", 1 << 20)
+        # Recycled files hold old records; only the log number embedded by
+        # the recyclable header tells a reader where the new log ends.
+        self._recyclable = recyclable or self._recycle_max > 0
+        self._recycle_pool = []
         self._preallocate = _check_uint(preallocate, "preallocate", 1 << 40)
         self._closed_logs = []
         self._cv = threading.Condition(threading.Lock())
@@ -231,6 +257,19 @@ cdef class WalManager:
                                  f"(LOCK file {lock_path})")
         _check_os(rc, lock_path)
         self._lock_fd = fd
+        self._adopt_recycle_files()
+
+    cdef _adopt_recycle_files(self):
+        """Take GC'd logs left for reuse by an earlier manager into the pool
+        (up to recycle_log_files); delete the rest. REQUIRES: LOCK held."""
+        found = sorted(e.name for e in os.scandir(self._dir)
+                       if _RECYCLE_NAME.match(e.name) and e.is_file(follow_symlinks=False))
+        for name in found:
+            path = str(self._dir / name)
+            if len(self._recycle_pool) < self._recycle_max:
+                self._recycle_pool.append(path)
+            else:
+                _unlink(path)
 
     cdef _release_lock(self):
         if self._lock_fd >= 0:
@@ -248,23 +287,46 @@ cdef class WalManager:
         self._closed_flag = False
 
     cdef LogWriter _create_log(self, path, uint64_t n):
-        """Create log `n` (never reusing a non-empty file) and make its
-        directory entry durable before anything is appended to it."""
+        """Create log `n` (never reusing a non-empty file of that name) and
+        make its directory entry durable before anything is appended to it."""
         cdef int rc, fd = -1
         spath = str(path)
         b = os.fsencode(spath)
         cdef const char *c = b
+        try:
+            exists = os.stat(spath).st_size > 0
+        except FileNotFoundError:
+            exists = False
+        if exists:  # the seed's "Bug W" collision
+            raise FileExistsError(17, f"WAL file {path.name} already exists and is not "
+                                  "empty; recover it first (WalManager.recover_and_open)",
+                                  spath)
+        with self._cv:
+            recycled = self._recycle_pool.pop(0) if self._recycle_pool else None
+        if recycled is not None:
+            # A crash after this rename leaves log `n` holding only records
+            # of older log numbers: readers take it for an empty log.
+            _rename(recycled, spath)
+            _sync_dir_of(self._dir)
+            self._m_recycled += 1
+            _log.debug("recycled %s as %s", recycled, spath)
+            return LogWriter(spath, log_number=n, recyclable=True,
+                             buffer_size=self._buffer_size, overwrite=True)
         with nogil:
             rc = walx_create_new(c, &fd)
-        if rc == -17:  # EEXIST: the seed's "Bug W" collision
+        if rc == -17:
             raise FileExistsError(17, f"WAL file {path.name} already exists and is not "
                                   "empty; recover it first (WalManager.recover_and_open)",
                                   spath)
         _check_os(rc, spath)
         if self._preallocate:
-            rc = walx_fallocate(fd, self._preallocate)
+            # Reserved blocks read as zeros; the log is written over them
+            # from offset 0, so appends do not change the file size.
+            with nogil:
+                rc = walx_fallocate(fd, self._preallocate)
             if rc < 0 and rc != -95:  # EOPNOTSUPP: reservation is only a hint
                 walx_close(fd)
+                self._m_errors += 1
                 _check_os(rc, spath)
         walx_close(fd)
         # Without this fsync a crash could lose the new file's directory
@@ -272,7 +334,8 @@ cdef class WalManager:
         # records and the next open could reuse its number.
         _sync_dir_of(self._dir)
         return LogWriter(spath, log_number=n, recyclable=self._recyclable,
-                         buffer_size=self._buffer_size)
+                         buffer_size=self._buffer_size,
+                         overwrite=self._preallocate > 0)
 
     def __dealloc__(self):
         if self._lock_fd >= 0:
@@ -522,7 +585,10 @@ cdef class WalManager:
             path = _log_path(self._dir, entry[0])
             _log.debug("GC WAL file %s (max seq %d)", path, entry[1])
             try:
-                os.unlink(path)
+                if self._keep_for_recycling(str(path)):
+                    deleted += 1
+                    continue
+                _unlink(str(path))
                 deleted += 1
             except FileNotFoundError:
                 deleted += 1
@@ -541,6 +607,29 @@ cdef class WalManager:
                 _log.warning("directory fsync after GC failed: %s", e)
                 self._m_errors += 1
         return failed
+
+    cdef bint _keep_for_recycling(self, str path) except -1:
+        """Rename a GC'd log for reuse when the pool has room and the log
+        was written with the recyclable header. Returns True if kept."""
+        if not self._recycle_max:
+            return False
+        with self._cv:
+            if len(self._recycle_pool) >= self._recycle_max:
+                return False
+        try:
+            with open(path, "rb") as f:
+                head = f.read(WALX_HEADER_SIZE)
+        except FileNotFoundError:
+            raise
+        if len(head) < WALX_HEADER_SIZE or head[6] not in _RECYCLABLE_TYPES:
+            return False
+        dst = path + ".recycle"
+        # A crash before the directory fsync that follows GC may bring back
+        # the old name: the log then holds only flushed sequences.
+        _rename(path, dst)
+        with self._cv:
+            self._recycle_pool.append(dst)
+        return True
 
     def gc_logs_before(self, log_number):
         """Delete every log file numbered below `log_number`, never the current one."""
@@ -606,7 +695,14 @@ cdef class WalManager:
             "files_gcd_total": self._m_gcd,
             "errors_io_total": self._m_errors,
             "group_commits_total": self._m_groups,
+            "files_recycled_total": self._m_recycled,
         }
+
+    @property
+    def recycle_pool(self):
+        """Paths of GC'd logs waiting to be reused (recycle_log_files > 0)."""
+        with self._cv:
+            return list(self._recycle_pool)
 
     def __repr__(self):
         state = "closed" if self._closed_flag else f"log={self._log_number}"

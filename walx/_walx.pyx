@@ -163,6 +163,44 @@ def unmask_crc(masked):
     return walx_unmask_crc(<uint32_t>_check_uint(masked, "masked", 0xffffffff))
 
 
+_FAULT_OPS = {"open": WALX_FAULT_OPEN, "write": WALX_FAULT_WRITE,
+              "fdatasync": WALX_FAULT_FDATASYNC, "fsync": WALX_FAULT_FSYNC,
+              "rename": WALX_FAULT_RENAME, "unlink": WALX_FAULT_UNLINK,
+              "ftruncate": WALX_FAULT_FTRUNCATE, "fallocate": WALX_FAULT_FALLOCATE}
+
+
+def _fault_arm(op, nth, err=0, short_write=False):
+    """Test hook: make the `nth` call (from now) of syscall `op` fail with
+    errno `err`, or for "write" with short_write=True write only half.
+    Process-wide; call _fault_disarm() afterwards."""
+    if op not in _FAULT_OPS:
+        raise ValueError(f"op must be one of {sorted(_FAULT_OPS)}, not {op!r}")
+    _check_uint(nth, "nth", 0xffffffffffffffff)
+    if nth == 0:
+        raise ValueError("nth must be >= 1")
+    _check_uint(err, "err", 4095)
+    if not short_write and err == 0:
+        raise ValueError("give err (an errno) or short_write=True")
+    if short_write and op != "write":
+        raise ValueError("short_write applies to op='write' only")
+    walx_fault_arm(_FAULT_OPS[op], nth, err, 1 if short_write else 0)
+
+
+def _fault_disarm():
+    """Test hook: disarm fault injection and reset its counters."""
+    walx_fault_disarm()
+
+
+def _fault_calls(op):
+    """Test hook: calls of `op` since the last arm or disarm (counted while armed)."""
+    return walx_fault_calls(_FAULT_OPS[op])
+
+
+def _fault_fired():
+    """Test hook: faults delivered since the last arm or disarm."""
+    return walx_fault_fired()
+
+
 include "_writer.pyx"
 include "_batch.pyx"
 include "_reader.pyx"

@@ -15,11 +15,15 @@ _MAX_BUFFER = 1 << 30
 cdef class LogWriter:
     """Appends records to a log file in RocksDB/LevelDB log format.
 
-    LogWriter(path, *, log_number=None, recyclable=False, buffer_size=0)
+    LogWriter(path, *, log_number=None, recyclable=False, buffer_size=0,
+              overwrite=False)
 
     A new file is created; an existing one is appended to, continuing its
     block layout, after checking that its tail is intact (CorruptionError
-    otherwise: run walx.repair first). With ``buffer_size == 0`` every
+    otherwise: run walx.repair first). With ``overwrite=True`` an existing
+    file is written from offset 0 over its old bytes (a recycled log, which
+    must be recyclable, or a zero-filled preallocated one); readers stop at
+    the old bytes by their log number or at the zero fill. With ``buffer_size == 0`` every
     record reaches the OS before ``add_record`` returns. ``log_number``
     defaults to the number in a ``<digits>.log``/``.wal`` file name, else 0.
     Thread-safe; concurrent ``sync()`` calls share fdatasyncs.
@@ -48,7 +52,8 @@ cdef class LogWriter:
         if self._lock == NULL or self._sync_lock == NULL:
             raise MemoryError()
 
-    def __init__(self, path, *, log_number=None, recyclable=False, buffer_size=0):
+    def __init__(self, path, *, log_number=None, recyclable=False, buffer_size=0,
+                 overwrite=False):
         cdef int fd = -1
         cdef uint64_t size = 0
         cdef int rc
@@ -57,6 +62,10 @@ cdef class LogWriter:
         path = _fspath(path, "path")
         if not isinstance(recyclable, bool):
             raise TypeError(f"recyclable must be a bool, not {type(recyclable).__name__}")
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"overwrite must be a bool, not {type(overwrite).__name__}")
+        if overwrite and not recyclable:
+            _check_zero_filled(path)
         self._buffer_size = _check_uint(buffer_size, "buffer_size", _MAX_BUFFER)
         name_number = log_number_from_name(path)
         if log_number is None:
@@ -82,8 +91,14 @@ cdef class LogWriter:
         self._st.log_number = <uint32_t>(self._log_number & 0xffffffff)
         bpath = os.fsencode(path)
         cdef const char *cpath = bpath
-        with nogil:
-            rc = walx_open_append(cpath, &fd, &size)
+        if overwrite:
+            with nogil:
+                rc = walx_open_overwrite(cpath, &fd, &size)
+            # The log starts at offset 0; the old bytes after it are not ours.
+            size = 0
+        else:
+            with nogil:
+                rc = walx_open_append(cpath, &fd, &size)
         _check_os(rc, path)
         if size:
             try:
@@ -399,6 +414,20 @@ cdef class LogWriter:
     def __repr__(self):
         state = "closed" if self._st.fd < 0 else f"size={self._st.size}"
         return f"<walx.LogWriter {self._path!r} {state}>"
+
+
+def _check_zero_filled(path):
+    """Overwriting a legacy log is safe only over zeros: its old records
+    would otherwise read as this log's."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(WALX_BLOCK_SIZE)
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "overwrite=True needs an existing file", path) from None
+    if head.count(0) != len(head):
+        raise ValueError(f"overwrite=True on {path!r} needs recyclable=True, or a "
+                         "zero-filled (preallocated) file: its old records would "
+                         "otherwise be read as this log's")
 
 
 def _check_tail_for_append(path, uint64_t size, bint recyclable, uint64_t log_number):
