@@ -797,6 +797,35 @@ def repair(path, *, dry_run=False):
     return cut
 
 
+def _fsync_path(path):
+    cdef int rc, fd = -1
+    cdef uint64_t size = 0
+    b = os.fsencode(path)
+    cdef const char *c = b
+    with nogil:
+        rc = walx_open_read(c, &fd, &size)
+        if rc == 0:
+            rc = walx_sync_fd(fd, 0)
+            walx_close(fd)
+    _check_os(rc, path)
+
+
+def _truncate_durably(path, uint64_t end):
+    """Cut `path` to `end` bytes and fsync it."""
+    cdef int rc, fd = -1
+    cdef uint64_t size = 0
+    b = os.fsencode(path)
+    cdef const char *c = b
+    with nogil:
+        rc = walx_open_overwrite(c, &fd, &size)
+        if rc == 0:
+            rc = walx_ftruncate(fd, end)
+            if rc == 0:
+                rc = walx_sync_fd(fd, 0)
+            walx_close(fd)
+    _check_os(rc, path)
+
+
 def _repair_file(path, bint dry_run):
     reader = LogReader(path, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL)
     try:
@@ -819,14 +848,8 @@ def _repair_file(path, bint dry_run):
     # Keep the original first, durably, so a crash during the cut loses
     # nothing: either the file is whole, or its copy is.
     shutil.copy2(path, broken)
-    with open(broken, "rb") as fb:
-        os.fsync(fb.fileno())
-    fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        os.ftruncate(fd, end)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync_path(broken)
+    _truncate_durably(path, end)
     _sync_dir_of(os.path.dirname(os.path.abspath(path)))
     _log.warning("repaired %s: cut %d bytes at offset %d (original kept as %s)",
                  path, size - end, end, broken)
