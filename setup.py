@@ -35,7 +35,7 @@ if SANITIZE:
 
 ext = Extension(
     "walx._walx",
-    sources=["walx/_walx.pyx", "csrc/walx_format.c", "csrc/walx_io.c",
+    sources=["walx/_walx.pyx", "csrc/walx_format.c", "csrc/walx_io.c", "csrc/walx_queue.c",
              "csrc/walx_crc32c.c"],
     include_dirs=["csrc"],
     depends=glob("csrc/*.h") + glob("walx/*.pxd") + glob("walx/_*.pyx"),

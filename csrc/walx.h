@@ -30,6 +30,7 @@
 #ifndef WALX_H
 #define WALX_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -217,6 +218,47 @@ void walx_fault_disarm(void);
 uint64_t walx_fault_calls(int op);
 /* Faults delivered since the last arm/disarm. */
 uint64_t walx_fault_fired(void);
+
+/* ---- Group-commit queue (walx_queue.c) ---- */
+
+enum walx_qkind { WALX_Q_APPEND = 0, WALX_Q_EXCLUSIVE = 1 };
+/* walx_queue_wait results (or a negative -errno: the queue is poisoned). */
+enum walx_qstatus { WALX_Q_DONE = 0, WALX_Q_LEADER = 1, WALX_Q_CLOSED = 2 };
+
+/* One caller's request; lives on the caller's stack until it is done. */
+typedef struct walx_qentry {
+    const uint8_t *data; /* APPEND: the record */
+    size_t len;
+    uint64_t last_seq;   /* APPEND: highest sequence in the record */
+    int kind;            /* enum walx_qkind */
+    int want_sync;       /* APPEND: durable on return */
+    int done;            /* set by the leader that handled it */
+    int rc;              /* its result: 0 or -errno */
+    struct walx_qentry *next;
+} walx_qentry;
+
+typedef struct walx_queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    walx_qentry *head, *tail; /* under mu */
+    int poison_rc;            /* first failure; sticky */
+    int closed;
+} walx_queue;
+
+int walx_queue_init(walx_queue *q);
+void walx_queue_destroy(walx_queue *q);
+/* Enqueues `e` and blocks until it was handled by a leader (WALX_Q_DONE,
+ * result in e->rc) or reached the head (WALX_Q_LEADER: the caller must
+ * run it and call walx_queue_finish). Returns WALX_Q_CLOSED or the poison
+ * -errno, without running anything, once the queue is closed or poisoned. */
+int walx_queue_wait(walx_queue *q, walx_qentry *e);
+/* REQUIRES: `e` is the head. Returns the last entry of e's group: for an
+ * append, the consecutive appends behind it up to `max_bytes` in all. */
+walx_qentry *walx_queue_group(walx_queue *q, walx_qentry *e, size_t max_bytes);
+/* Gives e..last the result `rc` (a failure poisons the queue), removes
+ * them, optionally closes the queue, and wakes every waiter. */
+void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
+                       int close_after);
 
 /* ---- Writer (walx_io.c): framing into the buffer, then write(2) ---- */
 

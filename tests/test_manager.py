@@ -220,6 +220,10 @@ def test_metrics_exact_and_monotonic(wal_dir):
         m.rotate()
         snaps.append(m.metrics)
         assert (m.metrics["rotations_total"], m.metrics["syncs_total"]) == (1, 4)
+        m.sync()                               # nothing written since: no fdatasync
+        snaps.append(m.metrics)
+        assert m.metrics["syncs_total"] == 4
+        m.append(batch(6), sync=False)
         m.sync()
         snaps.append(m.metrics)
         assert m.metrics["syncs_total"] == 5

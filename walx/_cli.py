@@ -1,7 +1,7 @@
 """walx command line: ``python -m walx`` / ``walx``.
 
-This module holds the parser, ``main`` and the ``demo``; the other
-subcommands are in ``_cli_cmds``. Exit status: 0 success, 1 damage found,
+This module holds the parser, ``main`` and the ``demo``; dump, verify,
+stats and repair are in ``_cli_cmds``, bench in ``_cli_bench``. Exit status: 0 success, 1 damage found,
 2 usage or I/O error.
 """
 
@@ -19,13 +19,13 @@ import textwrap
 
 import walx
 from walx import _codecs
+from walx._cli_bench import cmd_bench
 from walx._cli_cmds import (
     EXIT_DAMAGE,
     EXIT_ERROR,
     EXIT_OK,
     MODES,
     UsageError,
-    cmd_bench,
     cmd_dump,
     cmd_repair,
     cmd_stats,
@@ -152,6 +152,7 @@ exit status: 0 success, 1 damage found, 2 usage or I/O error.
 A directory argument means its <digits>.wal and <digits>.log files in
 log-number order. See docs/cli.md for examples."""
 
+_EXIT_EPILOG = "exit status: 0 success, 1 damage found, 2 usage or I/O error."
 _PATHS_HELP = "log files, or directories of <digits>.wal/<digits>.log files"
 _MODE_HELP = ("recovery mode: " + ", ".join(MODES) + " (default: %(default)s, which "
               "reads past damage and so reports every damaged range)")
@@ -262,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "Prints records/s, MB/s and the per-append latency p50/p99/p99.9\n"
                 "(one time.perf_counter_ns sample per append, sync included).\n"
                 "--api manager appends WriteBatches through WalManager (group commit);\n"
-                "--api writer appends raw records through LogWriter.")
+                "--api writer appends raw records through LogWriter.\n"
+                "Rotations (--rotate-every, --recycle) count in the wall time, not in\n"
+                "the latency samples.", _EXIT_EPILOG)
     bench.add_argument("--size", type=_non_negative, default=100,
                        help="record (encoded batch) size in bytes (default 100)")
     bench.add_argument("--count", type=_positive, default=10000,
@@ -275,7 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--buffer", type=_non_negative, default=0,
                        help="user-space buffer in bytes (default 0: write-through)")
     bench.add_argument("--recycle", type=_non_negative, default=0, metavar="N",
-                       help="recycle N log files (not supported yet: exits 2)")
+                       help="keep up to N retired logs for reuse (WalManager "
+                            "recycle_log_files; forces recyclable headers); rotates "
+                            "every count/8 appends unless --rotate-every is given")
+    bench.add_argument("--rotate-every", type=_non_negative, default=0, metavar="K",
+                       help="rotate the log every K appends and mark everything "
+                            "flushed, so the old log is retired (default 0: never)")
+    bench.add_argument("--preallocate", type=_non_negative, default=0, metavar="BYTES",
+                       help="reserve BYTES for each new log (WalManager preallocate)")
     bench.add_argument("--api", choices=("manager", "writer"), default="manager",
                        help="WalManager or LogWriter (default manager)")
     bench.add_argument("--dir", help="where to create the temporary directory "
@@ -283,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--keep", action="store_true", help="keep the log directory")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    demo = add("demo", cmd_demo, "run the end-to-end demo", cmd_demo.__doc__)
+    demo = add("demo", cmd_demo, "run the end-to-end demo", cmd_demo.__doc__, _EXIT_EPILOG)
     demo.add_argument("--dir", help="directory to use (default: a temporary one)")
     demo.add_argument("--acks", type=int, default=200,
                       help="acknowledged appends before the crash (default 200)")

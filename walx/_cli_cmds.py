@@ -1,4 +1,4 @@
-"""The ``walx`` subcommands other than ``demo``: dump, verify, stats, repair, bench.
+"""The ``walx`` subcommands dump, verify, stats and repair (bench is in _cli_bench).
 
 Each ``cmd_*`` takes the parsed arguments and returns the exit status:
 0 success, 1 damage found, 2 usage or I/O error. Data goes to stdout;
@@ -7,16 +7,12 @@ damage and errors go to stderr as ``walx CMD: FILE: ... offset N ...``.
 
 from __future__ import annotations
 
+import argparse
 import json
-import math
 import os
 import re
-import shutil
 import sys
-import tempfile
-import threading
-import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import walx
 from walx import _codecs, _scan
@@ -45,7 +41,6 @@ def parse_mode(text: str) -> walx.RecoveryMode:
     key = text.strip().lower().replace("_", "-")
     key = _MODE_ALIASES.get(key, key)
     if key not in MODES:
-        import argparse
         raise argparse.ArgumentTypeError(
             f"unknown mode {text!r} (choose from {', '.join(MODES)})")
     return MODES[key]
@@ -250,9 +245,11 @@ def _status(reports: List[FileReport]) -> int:
 
 
 def _stopped_note(rep: FileReport, mode) -> str:
-    return (f"reading stopped at offset {rep.stopped['offset']}: {mode.name} does not "
-            f"allow this damage; the rest of the file was not checked "
-            f"(use --mode skip to see everything)")
+    assert rep.stopped is not None
+    why = ("refuses any damage" if mode is walx.RecoveryMode.ABSOLUTE_CONSISTENCY
+           else "refuses damage that valid records follow")
+    return (f"reading stopped at offset {rep.stopped['offset']}: {mode.name} {why}; "
+            f"the rest of the file was not checked (--mode skip reads past it)")
 
 
 # ---- dump -------------------------------------------------------------------------
@@ -381,21 +378,27 @@ def cmd_verify(args) -> int:
                 "damaged_ranges": ranges, "damaged_files": len(damaged),
                 "errors": len(errors), "mode": args.mode.name, "codec": args.codec})
     else:
+        found = (f"{_n(ranges, 'damaged range')} in {_n(len(damaged), 'file')}"
+                 if ranges else "no damage")
         print(f"verified {_n(len(reports), 'file')} ({args.mode.name}, codec "
-              f"{args.codec}): {_n(records, 'record')}, {_n(ranges, 'damaged range')} "
-              f"in {_n(len(damaged), 'file')}")
+              f"{args.codec}): {_n(records, 'record')}, {found}")
     for r in damaged:
         first = r.damage[0]
         _err("verify", f"{r.path}: damage at offset {first['offset']}: {first['reason']}"
                        + (f" (+{len(r.damage) - 1} more)" if len(r.damage) > 1 else ""))
     for r in errors:
-        _err("verify", r.error)
+        _err("verify", str(r.error))
     return _status(reports)
 
 
 # ---- stats ------------------------------------------------------------------------
 
-def _file_stats(args, path):
+_FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
+
+
+def _file_stats(args, path) -> Dict[str, Any]:
+    """One file's stats: a LogReader pass (records, sequences, damage) and a
+    physical scan (fragments, padding, zero fill)."""
     rep = read_log(path, args.mode, args.codec, header_seqs=args.codec is None)
     scan = None
     if rep.error is None:
@@ -403,10 +406,6 @@ def _file_stats(args, path):
             scan = _scan.scan(path)
         except OSError as e:
             rep.error = _os_message(path, e)
-    return rep, scan
-
-
-def _stats_obj(rep: FileReport, scan) -> Dict[str, object]:
     return {
         "kind": "file", "file": rep.path, "file_size": rep.file_size,
         "header_size": rep.header_size or (scan.header_size if scan else 0),
@@ -420,89 +419,91 @@ def _stats_obj(rep: FileReport, scan) -> Dict[str, object]:
     }
 
 
-_FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
+def _stats_total(files: List[Dict[str, Any]]) -> Dict[str, Any]:
+    frags: Dict[str, int] = {}
+    for o in files:
+        for k, n in o["fragments"].items():
+            frags[k] = frags.get(k, 0) + n
+    firsts = [o["first_sequence"] for o in files if o["first_sequence"] is not None]
+    lasts = [o["last_sequence"] for o in files if o["last_sequence"] is not None]
+    total: Dict[str, Any] = {"kind": "total", "files": len(files)}
+    for k in ("file_size", "records", "payload_bytes"):
+        total[k] = sum(o[k] for o in files)
+    total.update(first_sequence=min(firsts, default=None),
+                 last_sequence=max(lasts, default=None),
+                 fragments=dict(sorted(frags.items())),
+                 padding_count=sum(len(o["padding"]) for o in files),
+                 padding_bytes=sum(o["padding_bytes"] for o in files),
+                 zero_fill_bytes=sum(o["zero_fill_bytes"] for o in files),
+                 damaged_ranges=sum(len(o["damage"]) for o in files))
+    return total
 
 
 def _frag_text(frags: Dict[str, int]) -> str:
-    keys = sorted(frags, key=lambda k: (_FRAG_ORDER.index(k.replace("RECYCLABLE_", ""))
-                                        if k.replace("RECYCLABLE_", "") in _FRAG_ORDER
-                                        else 99, k))
-    return ", ".join(f"{k} {frags[k]}" for k in keys) or "none"
+    def order(k):
+        base = k.replace("RECYCLABLE_", "")
+        return (_FRAG_ORDER.index(base) if base in _FRAG_ORDER else 99, k)
+    return ", ".join(f"{k} {frags[k]}" for k in sorted(frags, key=order)) or "none"
 
 
-def _print_stats(o: Dict[str, object], title: str) -> None:
+def _print_stats(o: Dict[str, Any], title: str) -> None:
+    total = o["kind"] == "total"
     print(title)
-    hs = o.get("header_size")
-    kind = {7: "legacy 7-byte headers", 11: "recyclable 11-byte headers"}.get(hs, "no records")
-    print(f"  size           {o['file_size']:,} bytes" + (f" ({kind})" if "header_size" in o else ""))
+    kind = {7: " (legacy 7-byte headers)", 11: " (recyclable 11-byte headers)"}
+    print(f"  size           {o['file_size']:,} bytes"
+          + ("" if total else kind.get(o["header_size"], " (no records)")))
     print(f"  records        {o['records']:,} ({o['payload_bytes']:,} payload bytes)")
-    if o["first_sequence"] is not None:
-        print(f"  sequences      {o['first_sequence']}..{o['last_sequence']}")
-    else:
-        print("  sequences      -")
+    seqs = ("-" if o["first_sequence"] is None
+            else f"{o['first_sequence']}..{o['last_sequence']}")
+    print(f"  sequences      {seqs}")
     print(f"  fragments      {_frag_text(o['fragments'])}")
-    pad = o.get("padding")
-    if pad is not None:
+    if total:
+        print(f"  padding        {_n(o['padding_count'], 'block trailer')}, "
+              f"{o['padding_bytes']} bytes")
+    else:
+        pad = o["padding"]
         where = ", ".join(f"{p['offset']}+{p['length']}" for p in pad[:8])
         where += ", ..." if len(pad) > 8 else ""
-        print(f"  padding        {_n(len(pad), 'block trailer')}, "
-              f"{o['padding_bytes']} bytes" + (f": {where}" if pad else ""))
-    else:
-        print(f"  padding        {o['padding_count']} block trailers, {o['padding_bytes']} bytes")
+        print(f"  padding        {_n(len(pad), 'block trailer')}, {o['padding_bytes']} bytes"
+              + (f": {where}" if pad else ""))
     print(f"  zero fill      {o['zero_fill_bytes']:,} bytes")
-    dmg = o["damage"]
-    if isinstance(dmg, list):
-        print(f"  damaged        {len(dmg) or 'none'}")
-        for d in dmg:
-            print(f"    offset {d['offset']}, {d['size']} bytes: {d['reason']}")
+    if total:
+        n = o["damaged_ranges"]
+        print(f"  damaged        {_n(n, 'range') if n else 'none'}")
     else:
-        print(f"  damaged        {_n(dmg, 'range') if dmg else 'none'}")
-    if o.get("error"):
-        print(f"  ERROR          {o['error']}")
+        print(f"  damaged        {len(o['damage']) or 'none'}")
+        for d in o["damage"]:
+            print(f"    offset {d['offset']}, {d['size']} bytes: {d['reason']}")
+        if o["error"]:
+            print(f"  ERROR          {o['error']}")
 
 
 def cmd_stats(args) -> int:
     """Per file and in total: records, bytes, fragments, padding, sequences, damage."""
-    files = expand_paths(args.paths)
-    reports = []
-    total: Dict[str, object] = {"kind": "total", "files": 0, "file_size": 0, "records": 0,
-                                "payload_bytes": 0, "first_sequence": None,
-                                "last_sequence": None, "fragments": {}, "padding_count": 0,
-                                "padding_bytes": 0, "zero_fill_bytes": 0, "damage": 0}
-    for path in files:
-        rep, scan = _file_stats(args, path)
-        reports.append(rep)
-        o = _stats_obj(rep, scan)
+    files = []
+    for path in expand_paths(args.paths):
+        o = _file_stats(args, path)
+        files.append(o)
         if args.json:
             _jline(o)
         else:
             _print_stats(o, path)
-        total["files"] += 1
-        for k in ("file_size", "records", "payload_bytes", "padding_bytes", "zero_fill_bytes"):
-            total[k] += o[k]
-        total["padding_count"] += len(o["padding"])
-        total["damage"] += len(rep.damage)
-        for k, n in o["fragments"].items():
-            total["fragments"][k] = total["fragments"].get(k, 0) + n
-        if rep.first_seq is not None:
-            if total["first_sequence"] is None or rep.first_seq < total["first_sequence"]:
-                total["first_sequence"] = rep.first_seq
-            if total["last_sequence"] is None or rep.last_seq > total["last_sequence"]:
-                total["last_sequence"] = rep.last_seq
-    total["fragments"] = dict(sorted(total["fragments"].items()))
+    total = _stats_total(files)
     if args.json:
-        _jline({**{k: v for k, v in total.items() if k != "damage"},
-                "damaged_ranges": total["damage"]})
+        _jline(total)
     else:
         _print_stats(total, f"total ({_n(total['files'], 'file')})")
-    for r in reports:
-        if r.damage:
-            d = r.damage[0]
-            _err("stats", f"{r.path}: damage at offset {d['offset']}: {d['reason']}"
-                          + (f" (+{len(r.damage) - 1} more)" if len(r.damage) > 1 else ""))
-        if r.error:
-            _err("stats", r.error)
-    return _status(reports)
+    for o in files:
+        if o["damage"]:
+            d = o["damage"][0]
+            more = len(o["damage"]) - 1
+            _err("stats", f"{o['file']}: damage at offset {d['offset']}: {d['reason']}"
+                          + (f" (+{more} more)" if more else ""))
+        if o["error"]:
+            _err("stats", o["error"])
+    if any(o["error"] for o in files):
+        return EXIT_ERROR
+    return EXIT_DAMAGE if total["damaged_ranges"] else EXIT_OK
 
 
 # ---- repair -----------------------------------------------------------------------
@@ -511,7 +512,6 @@ def cmd_repair(args) -> int:
     """walx.repair on each file: cut each damaged tail; --dry-run only reports."""
     files = expand_paths(args.paths)
     status = EXIT_OK
-    verb = "would cut" if args.dry_run else "cut"
     for path in files:
         try:
             cut = walx.repair(path, dry_run=args.dry_run)
@@ -534,159 +534,22 @@ def cmd_repair(args) -> int:
         if not cut:
             print(f"{path}: clean")
             continue
+        # walx.repair also trims what follows the last record when that is
+        # not damage (zero fill, a recycled log's older generation): reported
+        # as "end of log", and not counted as damage.
+        damaged = [c for c in cut if not c.reason.startswith("end of log")]
         for c in cut:
+            if args.dry_run:
+                verb = "would cut" if c in damaged else "would trim"
+            else:
+                verb = "cut" if c in damaged else "trimmed"
             print(f"{path}: {verb} offset {c.offset}, {c.size} bytes: {c.reason}")
         if args.dry_run:
-            _err("repair", f"{path}: damaged tail at offset {cut[0].offset} (dry run: "
-                           f"nothing changed)")
-            status = max(status, EXIT_DAMAGE)
+            if damaged:
+                _err("repair", f"{path}: damaged tail at offset {damaged[0].offset} "
+                               "(dry run: nothing changed)")
+                status = max(status, EXIT_DAMAGE)
         else:
             print(f"{path}: now {os.path.getsize(path)} bytes; original kept as "
                   f"{path}.broken")
     return status
-
-
-# ---- bench ------------------------------------------------------------------------
-
-def _percentile(sorted_ns: List[int], p: float) -> float:
-    """Nearest-rank percentile of sorted samples, in microseconds."""
-    k = max(0, min(len(sorted_ns) - 1, math.ceil(p / 100 * len(sorted_ns)) - 1))
-    return sorted_ns[k] / 1000.0
-
-
-def _fmt_us(us: float) -> str:
-    if us >= 1000:
-        return f"{us / 1000:.2f} ms"
-    return f"{us:.1f} us"
-
-
-_MIN_BATCH = 16   # header 12 + op 1 + key length 1 + key "b" + value length 1
-
-
-def _bench_batch_value(size: int) -> bytes:
-    """A value that makes WriteBatch(put(b"b", value)) encode to exactly `size` bytes."""
-    v = size - _MIN_BATCH
-    while v > 0:
-        b = walx.WriteBatch(0)
-        b.put(b"b", bytes(v))
-        over = len(b.encode()) - size
-        if over <= 0:
-            break
-        v -= over
-    return bytes(max(v, 0))
-
-
-def cmd_bench(args) -> int:
-    """Append (and sync) --count records from --threads threads; print the rates."""
-    if args.recycle:
-        _err("bench", "--recycle: log recycling is not supported yet by WalManager "
-                      "(recycle_log_files must be 0)")
-        return EXIT_ERROR
-    if args.api == "manager" and args.sync == "full":
-        _err("bench", "--sync full needs --api writer (WalManager syncs with fdatasync)")
-        return EXIT_ERROR
-    if args.api == "manager" and args.size < _MIN_BATCH:
-        _err("bench", f"--size must be at least {_MIN_BATCH} with --api manager "
-                      "(the smallest one-put WriteBatch)")
-        return EXIT_ERROR
-    if args.threads > args.count:
-        _err("bench", f"--threads ({args.threads}) must not exceed --count ({args.count})")
-        return EXIT_ERROR
-    if args.dir is not None and not os.path.isdir(args.dir):
-        _err("bench", f"{args.dir}: not a directory")
-        return EXIT_ERROR
-    d = tempfile.mkdtemp(prefix="walx-bench-", dir=args.dir)
-    try:
-        return _run_bench(args, d)
-    finally:
-        if not args.keep:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def _run_bench(args, d: str) -> int:
-    per = [args.count // args.threads + (i < args.count % args.threads)
-           for i in range(args.threads)]
-    samples: List[List[int]] = [[] for _ in per]
-    errors: List[BaseException] = []
-    start = threading.Barrier(args.threads + 1)
-    clock = time.perf_counter_ns
-
-    if args.api == "manager":
-        target = walx.WalManager(d, sync=args.sync == "data", buffer_size=args.buffer)
-        value = _bench_batch_value(args.size)
-
-        def work(i):
-            seq = sum(per[:i]) + 1
-            out = samples[i]
-            start.wait()
-            for s in range(seq, seq + per[i]):
-                b = walx.WriteBatch(s)
-                b.put(b"b", value)
-                t0 = clock()
-                target.append(b)
-                out.append(clock() - t0)
-    else:
-        target = walx.LogWriter(os.path.join(d, "000001.wal"), buffer_size=args.buffer)
-        payload = bytes(args.size)
-        sync = {"none": None, "data": target.sync, "full": target.sync_all}[args.sync]
-
-        def work(i):
-            out = samples[i]
-            add = target.add_record
-            start.wait()
-            for _ in range(per[i]):
-                t0 = clock()
-                add(payload)
-                if sync is not None:
-                    sync()
-                out.append(clock() - t0)
-
-    def guarded(i):
-        try:
-            work(i)
-        except BaseException as e:  # reported after the join
-            errors.append(e)
-            start.abort()
-
-    with target:
-        threads = [threading.Thread(target=guarded, args=(i,)) for i in range(args.threads)]
-        for t in threads:
-            t.start()
-        try:
-            start.wait()
-        except threading.BrokenBarrierError:
-            pass
-        t0 = clock()
-        for t in threads:
-            t.join()
-        wall_ns = max(clock() - t0, 1)
-        syncs = (target.metrics["syncs_total"] if args.api == "manager"
-                 else target.syncs_total)
-    if errors:
-        raise errors[0]
-    lat = sorted(x for s in samples for x in s)
-    secs = wall_ns / 1e9
-    res = {
-        "api": args.api, "records": args.count, "record_size": args.size,
-        "threads": args.threads, "sync": args.sync, "buffer": args.buffer,
-        "seconds": round(secs, 6), "records_per_s": round(args.count / secs, 1),
-        "mb_per_s": round(args.count * args.size / secs / 1e6, 3),
-        "latency_us": {"p50": _percentile(lat, 50), "p99": _percentile(lat, 99),
-                       "p99.9": _percentile(lat, 99.9)},
-        "syncs": syncs, "dir": d,
-    }
-    if args.json:
-        _jline(res)
-        return EXIT_OK
-    lu = res["latency_us"]
-    print(f"walx bench: {args.count:,} appends of {args.size} B, "
-          f"{_n(args.threads, 'thread')}, api={args.api}, sync={args.sync}, "
-          f"buffer={args.buffer}")
-    print(f"  directory    {d}{'' if args.keep else ' (removed)'}")
-    print(f"  wall time    {secs:.3f} s")
-    print(f"  records/s    {res['records_per_s']:,.0f}")
-    print(f"  MB/s         {res['mb_per_s']:.2f}")
-    print(f"  latency      p50 {_fmt_us(lu['p50'])}   p99 {_fmt_us(lu['p99'])}   "
-          f"p99.9 {_fmt_us(lu['p99.9'])}")
-    print(f"  syncs        {syncs:,} (fdatasync/fsync calls made)")
-    return EXIT_OK

@@ -102,6 +102,32 @@ cdef extern from "walx.h" nogil:
     int walx_lock_file(const char *path, int *fd)
     int walx_fallocate(int fd, uint64_t size)
 
+    enum walx_qkind:
+        WALX_Q_APPEND
+        WALX_Q_EXCLUSIVE
+    enum walx_qstatus:
+        WALX_Q_DONE
+        WALX_Q_LEADER
+        WALX_Q_CLOSED
+    ctypedef struct walx_qentry:
+        const uint8_t *data
+        size_t len
+        uint64_t last_seq
+        int kind
+        int want_sync
+        int done
+        int rc
+        walx_qentry *next
+    ctypedef struct walx_queue:
+        int poison_rc
+        int closed
+    int walx_queue_init(walx_queue *q)
+    void walx_queue_destroy(walx_queue *q)
+    int walx_queue_wait(walx_queue *q, walx_qentry *e)
+    walx_qentry *walx_queue_group(walx_queue *q, walx_qentry *e, size_t max_bytes)
+    void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
+                           int close_after)
+
     int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *offset)
     int walx_writer_maybe_flush(walx_writer *w)
     int walx_writer_flush(walx_writer *w)

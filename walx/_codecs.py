@@ -45,10 +45,22 @@ class Op(NamedTuple):
         return out
 
 
-class Batch(NamedTuple):
-    sequence: int
-    count: int          # the header's count
-    ops: List[Op]
+class Batch:
+    """A decoded batch: the header's sequence and count, and the ops."""
+
+    __slots__ = ("sequence", "count", "ops")
+
+    def __init__(self, sequence: int, count: int, ops: List[Op]) -> None:
+        self.sequence = sequence
+        self.count = count
+        self.ops = ops
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Batch) and (self.sequence, self.count, self.ops)
+                == (other.sequence, other.count, other.ops))
+
+    def __repr__(self) -> str:
+        return f"Batch(sequence={self.sequence}, count={self.count}, ops={self.ops!r})"
 
 
 class CodecError(ValueError):

@@ -2,9 +2,11 @@
 # WalManager: a directory of logs: LOCK, sequence tracking, rotation, GC,
 # group commit, metrics and recovery across files.
 #
-# Lock order: self._cv (the manager's condition) before the LogWriter's
-# internal locks; never the reverse. I/O on the current log is done only by
-# the thread at the head of self._queue, without holding self._cv.
+# Lock order: the queue's mutex (csrc/walx_queue.c) is never held while
+# another lock is taken; self._cv (a plain lock for the closed-log list and
+# the recycle pool) is taken before the LogWriter's internal locks, never
+# after. I/O on the current log is done only by the thread at the head of
+# the queue.
 
 import collections
 import pathlib
@@ -16,12 +18,9 @@ _RECYCLE_NAME = re.compile(r"^([0-9]+)\.wal\.recycle$")
 _RECYCLABLE_TYPES = frozenset((5, 6, 7, 8, 11, 131))
 
 # Most bytes a group-commit leader takes from the queue in one write.
-cdef size_t _GROUP_BYTES = 4 << 20
+cdef enum:
+    _GROUP_BYTES = 4 << 20
 
-cdef int _OP_APPEND = 0
-cdef int _OP_SYNC = 1
-cdef int _OP_ROTATE = 2
-cdef int _OP_CLOSE = 3
 
 
 class Recovery:
@@ -164,16 +163,6 @@ def _sync_dir_of(path):
     _check_os(rc, str(path))
 
 
-cdef class _Op:
-    cdef int kind
-    cdef bytes data
-    cdef uint64_t last_seq
-    cdef bint want_sync
-    cdef bint done
-    cdef object error
-    cdef object result
-
-
 @cython.final
 cdef class WalManager:
     """A directory of WAL files: append, rotate, GC and recover.
@@ -194,8 +183,9 @@ cdef class WalManager:
     cdef uint64_t _current_max_seq
     cdef uint64_t _flushed_seq
     cdef list _closed_logs
-    cdef object _cv
-    cdef object _queue
+    cdef object _cv             # guards _closed_logs and _recycle_pool
+    cdef walx_queue _q
+    cdef bint _q_ready
     cdef bint _closed_flag
     cdef object _poison_exc
     cdef bint _sync_default
@@ -204,12 +194,14 @@ cdef class WalManager:
     cdef uint64_t _preallocate
     cdef uint64_t _m_appends, _m_syncs, _m_bytes, _m_rotations, _m_gcd, _m_errors
     cdef uint64_t _m_groups, _m_recycled
-    cdef size_t _recycle_max
+    cdef Py_ssize_t _recycle_max
     cdef list _recycle_pool     # paths of GC'd logs kept for reuse; under _cv
 
     def __cinit__(self):
         self._lock_fd = -1
         self._closed_flag = True
+        _check_os(walx_queue_init(&self._q), None)
+        self._q_ready = True
 
     def __init__(self, dir, initial_log_number=1, *, sync=True, buffer_size=0,
                  recyclable=False, recycle_log_files=0, preallocate=0):
@@ -231,15 +223,14 @@ cdef class WalManager:
             raise TypeError(f"recyclable must be a bool, not {type(recyclable).__name__}")
         self._sync_default = sync
         self._buffer_size = _check_uint(buffer_size, "buffer_size", _MAX_BUFFER)
-        self._recycle_max = _check_uint(recycle_log_files, "recycle_log_files", 1 << 20)
+        self._recycle_max = <Py_ssize_t>_check_uint(recycle_log_files, "recycle_log_files", 1 << 20)
         # Recycled files hold old records; only the log number embedded by
         # the recyclable header tells a reader where the new log ends.
         self._recyclable = recyclable or self._recycle_max > 0
         self._recycle_pool = []
         self._preallocate = _check_uint(preallocate, "preallocate", 1 << 40)
         self._closed_logs = []
-        self._cv = threading.Condition(threading.Lock())
-        self._queue = collections.deque()
+        self._cv = threading.Lock()
 
     cdef _take_lock(self):
         cdef int rc, fd = -1
@@ -341,80 +332,60 @@ cdef class WalManager:
         if self._lock_fd >= 0:
             walx_close(self._lock_fd)
             self._lock_fd = -1
+        if self._q_ready:
+            walx_queue_destroy(&self._q)
+            self._q_ready = False
 
-    # ---- the queue: one thread at a time does I/O on the current log ----
+    # ---- the group-commit queue (csrc/walx_queue.c) ------------------------
+    # Every append, sync, rotate and close waits in self._q without the GIL.
+    # The entry at the head leads: for an append it takes the appends queued
+    # behind it, writes them with one write and (if any asked) one fdatasync,
+    # all without the GIL; sync, rotate and close run alone at the head, so
+    # they never overlap a write. Only the head touches self._writer,
+    # self._current_max_seq and self._log_number.
 
-    cdef int _check_usable(self) except -1:
+    cdef int _refused(self, int st) except -1:
+        """The queue refused an entry (closed, or poisoned earlier)."""
+        if st == WALX_Q_CLOSED or self._closed_flag:
+            raise WalClosedError(f"WalManager {self._dir} is closed")
+        raise WalPoisonedError(f"WalManager {self._dir}: an earlier write or sync "
+                               f"failed ({self._poison_exc}); reopen it to continue"
+                               ) from self._poison_exc
+
+    cdef int _group_failed(self, int rc) except -1:
+        """This caller's group failed with `rc`: every member gets an OSError
+        (or WalClosedError); later callers get WalPoisonedError."""
+        if rc == _RC_CLOSED:
+            raise WalClosedError(f"WalManager {self._dir} was closed during the write")
+        exc = OSError(-rc, f"WAL write or sync failed: {os.strerror(-rc)}",
+                      str(_log_path(self._dir, self._log_number)))
+        if self._poison_exc is None:
+            self._poison_exc = exc
+        raise exc
+
+    cdef int _enter_exclusive(self, walx_qentry *e) except -1:
+        """Wait (without the GIL) until `e` heads the queue. REQUIRES: the
+        caller calls walx_queue_finish(e, e) afterwards, also on error."""
+        cdef int st
         if self._closed_flag:
             raise WalClosedError(f"WalManager {self._dir} is closed")
-        if self._poison_exc is not None:
-            raise WalPoisonedError(f"WalManager {self._dir}: an earlier write or sync "
-                                   f"failed ({self._poison_exc}); reopen it to continue"
-                                   ) from self._poison_exc
+        e.kind = WALX_Q_EXCLUSIVE
+        e.data = NULL
+        e.len = 0
+        e.want_sync = 0
+        e.last_seq = 0
+        with nogil:
+            st = walx_queue_wait(&self._q, e)
+        if st != WALX_Q_LEADER:
+            self._refused(st)
         return 0
 
-    cdef _submit(self, _Op op):
-        """Queue `op`; the thread whose op reaches the head runs it (and, for
-        appends, every append queued behind it). REQUIRES: cv not held."""
-        cv = self._cv
-        with cv:
-            self._check_usable()
-            self._queue.append(op)
-            while not op.done and self._queue[0] is not op:
-                cv.wait()
-            if op.done:
-                if op.error is not None:
-                    raise op.error
-                return op.result
-        # This thread leads: the head of the queue stays `op` until it pops.
-        group = [op]
-        if op.kind == _OP_APPEND:
-            with cv:
-                total = len(op.data)
-                for other in self._queue:
-                    if other is op:
-                        continue
-                    if (<_Op>other).kind != _OP_APPEND or total >= _GROUP_BYTES:
-                        break
-                    group.append(other)
-                    total += len((<_Op>other).data)
-        error = None
-        result = None
-        try:
-            result = self._run(group)
-        except BaseException as e:
-            error = e
-        with cv:
-            for member in group:
-                self._queue.popleft()
-                if member is not op:
-                    (<_Op>member).done = True
-                    if error is not None:
-                        (<_Op>member).error = _copy_error(error)
-            cv.notify_all()
-        op.done = True
-        if error is not None:
-            raise error
-        return result
-
-    cdef _run(self, list group):
-        cdef _Op op = group[0]
-        if self._closed_flag:
-            raise WalClosedError(f"WalManager {self._dir} is closed")
-        if self._poison_exc is not None:
-            raise WalPoisonedError(f"WalManager {self._dir}: an earlier write or sync "
-                                   f"failed ({self._poison_exc}); reopen it to continue"
-                                   ) from self._poison_exc
-        if op.kind == _OP_APPEND:
-            return self._run_appends(group)
-        if op.kind == _OP_SYNC:
-            self._io(self._writer.sync)
-            self._m_syncs += 1
-            return None
-        if op.kind == _OP_ROTATE:
-            return self._run_rotate()
-        if op.kind == _OP_CLOSE:
-            return self._run_close()
+    cdef int _io_rc(self) noexcept:
+        """The queue result for an exclusive op that just raised: a writer
+        failure poisons the queue, anything else does not."""
+        if self._writer is not None and self._writer.poisoned:
+            return self._writer._poison_rc if self._writer._poison_rc < 0 else -5
+        return 0
 
     cdef _io(self, fn, tuple args=()):
         """Run a writer call; a failure poisons the manager."""
@@ -426,40 +397,18 @@ cdef class WalManager:
             self._m_errors += 1
             raise
 
-    cdef _run_appends(self, list group):
-        cdef _Op m
-        cdef bint want_sync = False
-        cdef uint64_t nbytes = 0, top = self._current_max_seq
-        records = []
-        for m in group:
-            records.append(m.data)
-            nbytes += len(m.data)
-            if m.want_sync:
-                want_sync = True
-            if m.last_seq > top:
-                top = m.last_seq
-        # One write for the whole group; a crash during it leaves a prefix
-        # of whole records plus at most one torn record, dropped on replay.
-        self._io(self._writer.add_records, (records,))
-        if want_sync:
-            # Durable on return: every member's bytes were handed to the OS
-            # before this fdatasync started.
-            self._io(self._writer.sync)
-            self._m_syncs += 1
-        self._current_max_seq = top
-        self._m_appends += len(group)
-        self._m_bytes += nbytes
-        self._m_groups += 1
-        return None
-
     cdef _run_rotate(self):
+        # REQUIRES: this thread heads the queue.
         cdef uint64_t old = self._log_number
         cdef uint64_t new = self._next_log
+        cdef uint64_t before = self._writer.syncs_total
         _log.debug("rotating WAL %d -> %d", old, new)
         # Full fsync before the old log is closed: its data and its size
         # are durable, so recovery reads all of it.
-        self._io(self._writer.sync_all)
-        self._m_syncs += 1
+        try:
+            self._io(self._writer.sync_all)
+        finally:
+            self._m_syncs += self._writer.syncs_total - before
         # If creating the next log fails, the old one stays current.
         writer = self._create_log(_log_path(self._dir, new), new)
         self._writer.close()
@@ -472,80 +421,149 @@ cdef class WalManager:
         self._m_rotations += 1
         return old
 
-    cdef _run_close(self):
-        try:
-            # Durable on close even with sync=False: one fdatasync.
-            if self._writer.size:
-                self._io(self._writer.sync)
-                self._m_syncs += 1
-        finally:
-            self._closed_flag = True
-            try:
-                self._writer.close()
-            finally:
-                self._release_lock()
-                _log.info("closed WAL manager %s", self._dir)
-        return None
-
     # ---- public API ------------------------------------------------------
 
     def append(self, batch, sync=None):
         """Encode, frame and write `batch` (a WriteBatch); with sync (default:
         the manager's `sync` option) it is durable when this returns.
 
+        Concurrent callers share writes and fdatasyncs (group commit).
         Raises WalClosedError, WalPoisonedError, TypeError, OSError.
         """
-        cdef _Op op
+        cdef walx_qentry e
+        cdef walx_qentry *last
+        cdef walx_qentry *x
+        cdef int st, rc = 0
+        cdef bint any_sync = False
+        cdef uint64_t top, nbytes = 0, count = 0, syncs = 0
         if not isinstance(batch, WriteBatch):
             raise TypeError(f"batch must be a walx.WriteBatch, not {type(batch).__name__}")
         if sync is None:
             sync = self._sync_default
         elif not isinstance(sync, bool):
             raise TypeError(f"sync must be a bool or None, not {type(sync).__name__}")
-        op = _Op()
-        op.kind = _OP_APPEND
-        op.data = (<WriteBatch>batch).encode()
-        op.last_seq = (<WriteBatch>batch).last_seq
-        op.want_sync = sync
-        self._submit(op)
+        if self._closed_flag:
+            raise WalClosedError(f"WalManager {self._dir} is closed")
+        cdef bytes data = (<WriteBatch>batch).encode()
+        e.data = <const uint8_t *><char *>data
+        e.len = len(data)
+        e.last_seq = (<WriteBatch>batch).last_seq
+        e.kind = WALX_Q_APPEND
+        e.want_sync = 1 if sync else 0
+        with nogil:
+            st = walx_queue_wait(&self._q, &e)
+            if st == WALX_Q_LEADER:
+                last = walx_queue_group(&self._q, &e, _GROUP_BYTES)
+                top = self._current_max_seq
+                x = &e
+                while True:
+                    count += 1
+                    nbytes += x.len
+                    if x.want_sync:
+                        any_sync = True
+                    if x.last_seq > top:
+                        top = x.last_seq
+                    if x == last:
+                        break
+                    x = x.next
+                # One write for the whole group; a crash during it leaves
+                # whole records plus at most one torn one, dropped on replay.
+                rc = self._writer._add_entries_nogil(&e, last)
+                if rc == 0 and any_sync:
+                    # Durable on return: every member's bytes were handed to
+                    # the OS before this fdatasync started.
+                    syncs = self._writer.syncs_total
+                    rc = self._writer._sync_nogil(1)
+                    syncs = self._writer.syncs_total - syncs
+                if rc == 0:
+                    self._current_max_seq = top
+                walx_queue_finish(&self._q, &e, last, rc, 0)
+        if st == WALX_Q_LEADER:
+            self._m_groups += 1
+            self._m_syncs += syncs
+            if rc == 0:
+                self._m_appends += count
+                self._m_bytes += nbytes
+                return None
+            self._m_errors += 1
+            self._group_failed(rc)
+        if st == WALX_Q_DONE:
+            if e.rc:
+                self._group_failed(e.rc)
+            return None
+        self._refused(st)
 
     def sync(self):
         """Make every append that returned before this call durable (fdatasync)."""
-        cdef _Op op = _Op()
-        op.kind = _OP_SYNC
-        self._submit(op)
+        cdef walx_qentry e
+        cdef uint64_t before
+        self._enter_exclusive(&e)
+        before = self._writer.syncs_total
+        try:
+            self._io(self._writer.sync)
+        finally:
+            self._m_syncs += self._writer.syncs_total - before
+            walx_queue_finish(&self._q, &e, &e, self._io_rc(), 0)
 
     def rotate(self):
         """Close the current log (fsynced) and start the next; return the old number.
 
         The old log is recorded as (number, max seq) for GC.
         """
-        cdef _Op op = _Op()
-        op.kind = _OP_ROTATE
-        return self._submit(op)
+        cdef walx_qentry e
+        self._enter_exclusive(&e)
+        try:
+            return self._run_rotate()
+        finally:
+            walx_queue_finish(&self._q, &e, &e, self._io_rc(), 0)
 
     def close(self):
-        """Flush and close the current log and release the LOCK; idempotent."""
-        cdef _Op op
+        """Sync and close the current log and release the LOCK; idempotent.
+
+        The log is made durable (one fdatasync) even with sync=False.
+        """
+        cdef walx_qentry e
+        cdef int st
+        cdef uint64_t before
         if self._closed_flag:
             self._release_lock()
             return
-        op = _Op()
-        op.kind = _OP_CLOSE
+        e.kind = WALX_Q_EXCLUSIVE
+        e.data = NULL
+        e.len = 0
+        e.want_sync = 0
+        e.last_seq = 0
+        with nogil:
+            st = walx_queue_wait(&self._q, &e)
+        if st != WALX_Q_LEADER:
+            # Closed by another thread, or poisoned: release what is left.
+            self._close_files()
+            return
         try:
-            self._submit(op)
-        except WalClosedError:
-            pass
-        except WalPoisonedError:
-            # Still release the file and the lock.
-            with self._cv:
-                if not self._closed_flag:
-                    try:
-                        self._writer.close()
-                    except (OSError, WalError):
-                        pass
-                    self._closed_flag = True
-                    self._release_lock()
+            if self._writer.size and not self._writer.poisoned:
+                before = self._writer.syncs_total
+                try:
+                    self._io(self._writer.sync)
+                finally:
+                    self._m_syncs += self._writer.syncs_total - before
+        finally:
+            try:
+                self._close_files()
+            finally:
+                walx_queue_finish(&self._q, &e, &e, 0, 1)
+
+    cdef _close_files(self):
+        with self._cv:
+            if self._closed_flag:
+                self._release_lock()
+                return
+            self._closed_flag = True
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._release_lock()
+            _log.info("closed WAL manager %s", self._dir)
 
     def __enter__(self):
         return self
@@ -761,18 +779,6 @@ cdef class WalManager:
                   "%d damaged ranges)", len(batches), len(r.files), m._dir, r.max_seq,
                   len(r.corruptions))
         return m, Recovery(batches, r.max_seq, r.max_log_number, r.corruptions, r.files)
-
-
-def _copy_error(error):
-    """An exception for a group member whose batch failed with `error`."""
-    if isinstance(error, OSError) and error.errno is not None:
-        e = OSError(error.errno, error.strerror, error.filename)
-    elif isinstance(error, WalError):
-        e = type(error)(*error.args) if not isinstance(error, CorruptionError) else error
-    else:
-        e = WalError(f"group commit failed: {error!r}")
-    e.__cause__ = error
-    return e
 
 
 def repair(path, *, dry_run=False):

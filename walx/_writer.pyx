@@ -289,43 +289,76 @@ cdef class LogWriter:
             self._poison_rc = rc
         return rc
 
-    cdef int _sync(self, int data_only) except -1:
+    cdef int _sync_nogil(self, int data_only) noexcept nogil:
+        """Flush, then fdatasync (or fsync) unless a sync that started after
+        this call's bytes were written has completed meanwhile. Returns 0,
+        -errno (and poisons) or _RC_CLOSED."""
         cdef int rc = 0
         cdef uint64_t mine = 0, target = 0
-        self._check_open()
-        with nogil:
+        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        rc = self._flush_locked()
+        # Everything up to `mine` was handed to the OS before this call.
+        mine = self._st.size - self._st.buf_len
+        PyThread_release_lock(self._lock)
+        if rc:
+            return rc
+        PyThread_acquire_lock(self._sync_lock, WAIT_LOCK)
+        if self._poison_rc:
+            rc = self._poison_rc
+        elif self._synced_upto >= mine and data_only:
+            # A sync that started after our write completed while we
+            # waited: our bytes are durable already.
+            rc = 0
+        else:
             PyThread_acquire_lock(self._lock, WAIT_LOCK)
-            rc = self._flush_locked()
-            # Everything up to `mine` was handed to the OS before this call.
-            mine = self._st.size - self._st.buf_len
+            if self._st.fd < 0:
+                rc = _RC_CLOSED
+            target = self._st.size - self._st.buf_len
             PyThread_release_lock(self._lock)
             if rc == 0:
-                PyThread_acquire_lock(self._sync_lock, WAIT_LOCK)
-                if self._poison_rc:
-                    rc = self._poison_rc
-                elif self._synced_upto >= mine and data_only:
-                    # A sync that started after our write has completed
-                    # while we waited: our bytes are durable already.
-                    rc = 0
+                # A crash before this returns may lose any byte after
+                # _synced_upto; a crash after it loses none up to `target`.
+                # A failure is never retried: the kernel may already have
+                # dropped the dirty pages (fsyncgate).
+                rc = walx_sync_fd(self._st.fd, data_only)
+                self.syncs_total += 1
+                if rc == 0:
+                    if target > self._synced_upto:
+                        self._synced_upto = target
                 else:
-                    PyThread_acquire_lock(self._lock, WAIT_LOCK)
-                    if self._st.fd < 0:
-                        rc = _RC_CLOSED
-                    target = self._st.size - self._st.buf_len
-                    PyThread_release_lock(self._lock)
-                    if rc == 0:
-                        # A crash before this returns may lose any byte after
-                        # _synced_upto; a crash after it loses none up to
-                        # `target`. A failure is never retried: the pages may
-                        # already be dropped (fsyncgate).
-                        rc = walx_sync_fd(self._st.fd, data_only)
-                        self.syncs_total += 1
-                        if rc == 0:
-                            if target > self._synced_upto:
-                                self._synced_upto = target
-                        else:
-                            self._poison_rc = rc
-                PyThread_release_lock(self._sync_lock)
+                    self._poison_rc = rc
+        PyThread_release_lock(self._sync_lock)
+        return rc
+
+    cdef int _add_entries_nogil(self, walx_qentry *first, walx_qentry *last) noexcept nogil:
+        """Frame the records of first..last and hand them to the OS in as few
+        writes as the buffer allows. Returns 0, -errno (poisons) or _RC_CLOSED."""
+        cdef int rc = 0
+        cdef uint64_t offset = 0
+        cdef walx_qentry *e = first
+        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        if self._st.fd < 0:
+            rc = _RC_CLOSED
+        elif self._poison_rc:
+            rc = self._poison_rc
+        else:
+            while True:
+                rc = walx_writer_add(&self._st, e.data, e.len, &offset)
+                if rc or e == last:
+                    break
+                e = e.next
+            if rc == 0:
+                rc = walx_writer_maybe_flush(&self._st)
+            if rc < 0:
+                self._poison_rc = rc
+        PyThread_release_lock(self._lock)
+        return rc
+
+    cdef int _sync(self, int data_only) except -1:
+        cdef int rc
+        self._check_open()
+        with nogil:
+            rc = self._sync_nogil(data_only)
         if rc:
             self._fail(rc, "fdatasync" if data_only else "fsync")
         return 0
