@@ -361,7 +361,7 @@ def cmd_verify(args) -> int:
         elif rep.error:
             print(f"{rep.path}: ERROR: {rep.error}")
         elif not rep.damage:
-            print(f"{rep.path}: ok: {rep.records} records, {rep.file_size} bytes")
+            print(f"{rep.path}: ok: {_n(rep.records, 'record')}, {rep.file_size} bytes")
         else:
             print(f"{rep.path}: DAMAGED: {_n(len(rep.damage), 'damaged range')}, "
                   f"{_n(rep.records, 'valid record')}")
@@ -415,6 +415,7 @@ def _file_stats(args, path) -> Dict[str, Any]:
         "padding": [{"offset": o, "length": n} for o, n in scan.padding] if scan else [],
         "padding_bytes": scan.padding_bytes if scan else 0,
         "zero_fill_bytes": scan.zero_fill_bytes if scan else 0,
+        "stale_offset": scan.stale_offset if scan else None,
         "end_offset": rep.end_offset, "damage": rep.damage_json(), "error": rep.error,
     }
 
@@ -467,6 +468,9 @@ def _print_stats(o: Dict[str, Any], title: str) -> None:
         print(f"  padding        {_n(len(pad), 'block trailer')}, {o['padding_bytes']} bytes"
               + (f": {where}" if pad else ""))
     print(f"  zero fill      {o['zero_fill_bytes']:,} bytes")
+    if not total and o["stale_offset"] is not None:
+        print(f"  end of log     offset {o['stale_offset']}: an older generation of this "
+              f"recycled file follows ({o['file_size'] - o['stale_offset']:,} bytes)")
     if total:
         n = o["damaged_ranges"]
         print(f"  damaged        {_n(n, 'range') if n else 'none'}")

@@ -3,12 +3,11 @@
 # group commit, metrics and recovery across files.
 #
 # Lock order: the queue's mutex (csrc/walx_queue.c) is never held while
-# another lock is taken; self._cv (a plain lock for the closed-log list and
+# another lock is taken; self._mu (a plain lock for the closed-log list and
 # the recycle pool) is taken before the LogWriter's internal locks, never
 # after. I/O on the current log is done only by the thread at the head of
 # the queue.
 
-import collections
 import pathlib
 import threading
 
@@ -183,7 +182,7 @@ cdef class WalManager:
     cdef uint64_t _current_max_seq
     cdef uint64_t _flushed_seq
     cdef list _closed_logs
-    cdef object _cv             # guards _closed_logs and _recycle_pool
+    cdef object _mu             # guards _closed_logs and _recycle_pool
     cdef walx_queue _q
     cdef bint _q_ready
     cdef bint _closed_flag
@@ -230,7 +229,7 @@ cdef class WalManager:
         self._recycle_pool = []
         self._preallocate = _check_uint(preallocate, "preallocate", 1 << 40)
         self._closed_logs = []
-        self._cv = threading.Lock()
+        self._mu = threading.Lock()
 
     cdef _take_lock(self):
         cdef int rc, fd = -1
@@ -292,7 +291,7 @@ cdef class WalManager:
             raise FileExistsError(17, f"WAL file {path.name} already exists and is not "
                                   "empty; recover it first (WalManager.recover_and_open)",
                                   spath)
-        with self._cv:
+        with self._mu:
             recycled = self._recycle_pool.pop(0) if self._recycle_pool else None
         if recycled is not None:
             # A crash after this rename leaves log `n` holding only records
@@ -413,7 +412,7 @@ cdef class WalManager:
         writer = self._create_log(_log_path(self._dir, new), new)
         self._writer.close()
         self._writer = writer
-        with self._cv:
+        with self._mu:
             self._closed_logs.append((old, self._current_max_seq))
         self._log_number = new
         self._next_log = new + 1
@@ -553,7 +552,7 @@ cdef class WalManager:
                 walx_queue_finish(&self._q, &e, &e, 0, 1)
 
     cdef _close_files(self):
-        with self._cv:
+        with self._mu:
             if self._closed_flag:
                 self._release_lock()
                 return
@@ -581,7 +580,7 @@ cdef class WalManager:
         """
         cdef uint64_t s = _check_uint(seq, "seq", 0xffffffffffffffff)
         cdef uint64_t flushed = 0
-        with self._cv:
+        with self._mu:
             if self._closed_flag:
                 raise WalClosedError(f"WalManager {self._dir} is closed")
             if s > self._flushed_seq:
@@ -592,7 +591,7 @@ cdef class WalManager:
         _log.debug("WAL mark flushed %d", flushed)
         failed = self._delete_logs(doomed)
         if failed:
-            with self._cv:
+            with self._mu:
                 self._closed_logs.extend(failed)
 
     cdef list _delete_logs(self, list entries):
@@ -631,7 +630,7 @@ cdef class WalManager:
         was written with the recyclable header. Returns True if kept."""
         if not self._recycle_max:
             return False
-        with self._cv:
+        with self._mu:
             if len(self._recycle_pool) >= self._recycle_max:
                 return False
         try:
@@ -645,7 +644,7 @@ cdef class WalManager:
         # A crash before the directory fsync that follows GC may bring back
         # the old name: the log then holds only flushed sequences.
         _rename(path, dst)
-        with self._cv:
+        with self._mu:
             self._recycle_pool.append(dst)
         return True
 
@@ -653,7 +652,7 @@ cdef class WalManager:
         """Delete every log file numbered below `log_number`, never the current one."""
         cdef uint64_t before = _check_uint(log_number, "log_number", 0xffffffffffffffff)
         cdef uint64_t current = 0
-        with self._cv:
+        with self._mu:
             if self._closed_flag:
                 raise WalClosedError(f"WalManager {self._dir} is closed")
             current = self._log_number
@@ -670,7 +669,7 @@ cdef class WalManager:
         """Add (log_number, max_seq) to the logs that GC deletes once flushed."""
         cdef uint64_t n = _check_uint(log_number, "log_number", 0xffffffffffffffff)
         cdef uint64_t s = _check_uint(max_seq, "max_seq", 0xffffffffffffffff)
-        with self._cv:
+        with self._mu:
             if self._closed_flag:
                 raise WalClosedError(f"WalManager {self._dir} is closed")
             if n == self._log_number:
@@ -691,7 +690,7 @@ cdef class WalManager:
 
     @property
     def closed_logs(self):
-        with self._cv:
+        with self._mu:
             return list(self._closed_logs)
 
     @property
@@ -719,7 +718,7 @@ cdef class WalManager:
     @property
     def recycle_pool(self):
         """Paths of GC'd logs waiting to be reused (recycle_log_files > 0)."""
-        with self._cv:
+        with self._mu:
             return list(self._recycle_pool)
 
     def __repr__(self):
