@@ -194,7 +194,7 @@ cdef class WalManager:
     cdef uint64_t _m_appends, _m_syncs, _m_bytes, _m_rotations, _m_gcd, _m_errors
     cdef uint64_t _m_groups, _m_recycled
     cdef Py_ssize_t _recycle_max
-    cdef list _recycle_pool     # paths of GC'd logs kept for reuse; under _cv
+    cdef list _recycle_pool     # paths of GC'd logs kept for reuse; under _mu
 
     def __cinit__(self):
         self._lock_fd = -1
