@@ -1,8 +1,8 @@
 """walx command line: ``python -m walx`` / ``walx``.
 
 This module holds the parser, ``main`` and the ``demo``; dump, verify,
-stats and repair are in ``_cli_cmds``, bench in ``_cli_bench``. Exit status: 0 success, 1 damage found,
-2 usage or I/O error.
+stats and repair are in ``_cli_cmds``, bench in ``_cli_bench``.
+Exit status: 0 success, 1 damage found, 2 usage or I/O error.
 """
 
 from __future__ import annotations
