@@ -297,7 +297,7 @@ cdef class WalManager:
             # A crash after this rename leaves log `n` holding only records
             # of older log numbers: readers take it for an empty log.
             _rename(recycled, spath)
-            _sync_dir_of(self._dir)
+            self._sync_dir_or_poison()
             self._m_recycled += 1
             _log.debug("recycled %s as %s", recycled, spath)
             return LogWriter(spath, log_number=n, recyclable=True,
@@ -322,10 +322,22 @@ cdef class WalManager:
         # Without this fsync a crash could lose the new file's directory
         # entry while later logs survive: recovery would then miss its
         # records and the next open could reuse its number.
-        _sync_dir_of(self._dir)
+        self._sync_dir_or_poison()
         return LogWriter(spath, log_number=n, recyclable=self._recyclable,
                          buffer_size=self._buffer_size,
                          overwrite=self._preallocate > 0)
+
+    cdef _sync_dir_or_poison(self):
+        """fsync the directory; a failure poisons the manager. As with a log
+        fsync, the kernel may drop the dirty entry after a failure and
+        report success next time, so it is never retried."""
+        try:
+            _sync_dir_of(self._dir)
+        except OSError as e:
+            self._m_errors += 1
+            if self._lock_fd >= 0 and self._poison_exc is None and not self._closed_flag:
+                self._poison_exc = e
+            raise
 
     def __dealloc__(self):
         if self._lock_fd >= 0:
@@ -380,10 +392,13 @@ cdef class WalManager:
         return 0
 
     cdef int _io_rc(self) noexcept:
-        """The queue result for an exclusive op that just raised: a writer
-        failure poisons the queue, anything else does not."""
-        if self._writer is not None and self._writer.poisoned:
-            return self._writer._poison_rc if self._writer._poison_rc < 0 else -5
+        """The queue result for an exclusive op that just ran: an I/O failure
+        that poisoned the manager poisons the queue, anything else does not."""
+        if self._writer is not None and self._writer._poison_rc < 0:
+            return self._writer._poison_rc
+        if self._poison_exc is not None:
+            err = getattr(self._poison_exc, "errno", None)
+            return -err if isinstance(err, int) and err > 0 else -5
         return 0
 
     cdef _io(self, fn, tuple args=()):
