@@ -235,11 +235,11 @@ typedef struct walx_qentry {
     int done;            /* set by the leader that handled it */
     int rc;              /* its result: 0 or -errno */
     struct walx_qentry *next;
+    pthread_cond_t cv;   /* signalled when done or when it becomes the head */
 } walx_qentry;
 
 typedef struct walx_queue {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     walx_qentry *head, *tail; /* under mu */
     int poison_rc;            /* first failure; sticky */
     int closed;

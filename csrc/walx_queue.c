@@ -14,37 +14,36 @@ int walx_queue_init(walx_queue *q) {
     q->poison_rc = 0;
     q->closed = 0;
     int rc = pthread_mutex_init(&q->mu, NULL);
-    if (rc)
-        return -rc;
-    rc = pthread_cond_init(&q->cv, NULL);
-    if (rc) {
-        pthread_mutex_destroy(&q->mu);
-        return -rc;
-    }
-    return 0;
+    return rc ? -rc : 0;
 }
 
-void walx_queue_destroy(walx_queue *q) {
-    pthread_cond_destroy(&q->cv);
-    pthread_mutex_destroy(&q->mu);
-}
+void walx_queue_destroy(walx_queue *q) { pthread_mutex_destroy(&q->mu); }
 
-/* REQUIRES: q->mu held and e at the head. */
+/* Removes e..last from the head and wakes the new head, which leads next.
+ * Each waiter sleeps on its own condition variable, so only the threads
+ * that have something to do wake up (leveldb's per-writer CondVar); a
+ * broadcast would wake the whole queue on every commit.
+ * REQUIRES: q->mu held and e at the head. */
 static void pop_through(walx_queue *q, walx_qentry *last) {
     q->head = last->next;
     if (q->head == NULL)
         q->tail = NULL;
+    else
+        pthread_cond_signal(&q->head->cv);
 }
 
 int walx_queue_wait(walx_queue *q, walx_qentry *e) {
     e->next = NULL;
     e->done = 0;
     e->rc = 0;
+    int rc = pthread_cond_init(&e->cv, NULL);
+    if (rc)
+        return -rc;
     pthread_mutex_lock(&q->mu);
+    int st;
     if (q->closed || q->poison_rc) {
-        int st = q->closed ? WALX_Q_CLOSED : q->poison_rc;
-        pthread_mutex_unlock(&q->mu);
-        return st;
+        st = q->closed ? WALX_Q_CLOSED : q->poison_rc;
+        goto out;
     }
     if (q->tail)
         q->tail->next = e;
@@ -52,21 +51,22 @@ int walx_queue_wait(walx_queue *q, walx_qentry *e) {
         q->head = e;
     q->tail = e;
     while (!e->done && q->head != e)
-        pthread_cond_wait(&q->cv, &q->mu);
+        pthread_cond_wait(&e->cv, &q->mu);
     if (e->done) {
-        pthread_mutex_unlock(&q->mu);
-        return WALX_Q_DONE;
-    }
-    if (q->closed || q->poison_rc) {
+        st = WALX_Q_DONE;
+    } else if (q->closed || q->poison_rc) {
         /* Closed or failed while this entry waited: leave the queue. */
-        int st = q->closed ? WALX_Q_CLOSED : q->poison_rc;
+        st = q->closed ? WALX_Q_CLOSED : q->poison_rc;
         pop_through(q, e);
-        pthread_cond_broadcast(&q->cv);
-        pthread_mutex_unlock(&q->mu);
-        return st;
+    } else {
+        st = WALX_Q_LEADER;
     }
+out:
     pthread_mutex_unlock(&q->mu);
-    return WALX_Q_LEADER;
+    /* Nobody signals `e` any more: it is done, refused, or the head (only
+     * the head is signalled, once, and it has woken). */
+    pthread_cond_destroy(&e->cv);
+    return st;
 }
 
 walx_qentry *walx_queue_group(walx_queue *q, walx_qentry *e, size_t max_bytes) {
@@ -94,12 +94,13 @@ void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
     for (walx_qentry *x = e;; x = x->next) {
         x->rc = rc;
         /* The leader's own entry is not marked done: it returns directly. */
-        if (x != e)
+        if (x != e) {
             x->done = 1;
+            pthread_cond_signal(&x->cv);
+        }
         if (x == last)
             break;
     }
     pop_through(q, last);
-    pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
