@@ -2,6 +2,16 @@
 # is pure C that never raises, so the whole block is nogil.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t *m, const void *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
+    int pthread_mutex_lock(pthread_mutex_t *m)
+    int pthread_mutex_trylock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)
+
 cdef extern from "walx.h" nogil:
     enum:
         WALX_BLOCK_SIZE

@@ -30,9 +30,12 @@ cdef class LogWriter:
     """
     cdef walx_writer _st
     # _lock serialises _st; _sync_lock serialises syncs. Order: _sync_lock
-    # before _lock. Both are taken without the GIL.
-    cdef PyThread_type_lock _lock
-    cdef PyThread_type_lock _sync_lock
+    # before _lock. Both are plain pthread mutexes (CPython's lock reads the
+    # clock on every acquire), taken without the GIL, or with it only by
+    # trylock, so a thread never blocks on them while holding the GIL.
+    cdef pthread_mutex_t _lock
+    cdef pthread_mutex_t _sync_lock
+    cdef bint _locks_ready
     # Bytes known durable (fdatasync completed after they were written).
     cdef uint64_t _synced_upto
     # -errno of the first failed write or sync, 0 while healthy.
@@ -47,10 +50,9 @@ cdef class LogWriter:
     def __cinit__(self):
         self._st.fd = -1
         self._st.buf = NULL
-        self._lock = PyThread_allocate_lock()
-        self._sync_lock = PyThread_allocate_lock()
-        if self._lock == NULL or self._sync_lock == NULL:
+        if pthread_mutex_init(&self._lock, NULL) or pthread_mutex_init(&self._sync_lock, NULL):
             raise MemoryError()
+        self._locks_ready = True
 
     def __init__(self, path, *, log_number=None, recyclable=False, buffer_size=0,
                  overwrite=False):
@@ -126,12 +128,10 @@ cdef class LogWriter:
         if self._st.buf != NULL:
             PyMem_Free(self._st.buf)
             self._st.buf = NULL
-        if self._lock != NULL:
-            PyThread_free_lock(self._lock)
-            self._lock = NULL
-        if self._sync_lock != NULL:
-            PyThread_free_lock(self._sync_lock)
-            self._sync_lock = NULL
+        if self._locks_ready:
+            pthread_mutex_destroy(&self._lock)
+            pthread_mutex_destroy(&self._sync_lock)
+            self._locks_ready = False
 
     cdef inline int _check_open(self) except -1:
         if self._st.fd < 0:
@@ -163,37 +163,43 @@ cdef class LogWriter:
         Raises WalClosedError, WalPoisonedError, TypeError, OSError.
         """
         cdef Py_buffer view
-        cdef int rc = 0
+        cdef int rc
         cdef uint64_t offset = 0
-        cdef size_t n
         self._check_open()
-        _get_buffer(data, &view, "data")
-        try:
-            n = <size_t>view.len
-            if (self._st.flush_at > 1 and PyThread_acquire_lock(self._lock, NOWAIT_LOCK)):
-                # Buffered fast path: no syscall is needed when the framed
-                # record fits below the flush mark, so keep the GIL.
-                if (self._st.fd >= 0 and self._poison_rc == 0
-                        and self._st.buf_len + n + 2 * WALX_RECYCLABLE_HEADER_SIZE * (n // 32000 + 2)
-                        < self._st.flush_at):
-                    rc = walx_writer_add(&self._st, <const uint8_t *>view.buf, n, &offset)
-                    PyThread_release_lock(self._lock)
-                else:
-                    PyThread_release_lock(self._lock)
-                    with nogil:
-                        rc = self._add_nogil(<const uint8_t *>view.buf, n, &offset)
-            else:
-                with nogil:
-                    rc = self._add_nogil(<const uint8_t *>view.buf, n, &offset)
-        finally:
-            PyBuffer_Release(&view)
+        if type(data) is bytes:
+            # Immutable and kept alive by the caller: no buffer to pin.
+            rc = self._add(<const uint8_t *>PyBytes_AS_STRING(data),
+                           <size_t>PyBytes_GET_SIZE(data), &offset)
+        else:
+            _get_buffer(data, &view, "data")
+            try:
+                rc = self._add(<const uint8_t *>view.buf, <size_t>view.len, &offset)
+            finally:
+                PyBuffer_Release(&view)
         if rc:
             self._fail(rc, "write")
         return offset
 
+    cdef inline int _add(self, const uint8_t *p, size_t n, uint64_t *offset):
+        """Frame and append one record; returns 0, -errno or _RC_CLOSED."""
+        cdef int rc
+        if self._st.flush_at > 1 and pthread_mutex_trylock(&self._lock) == 0:
+            # Buffered fast path: no syscall is needed when the framed
+            # record fits below the flush mark, so keep the GIL.
+            if (self._st.fd >= 0 and self._poison_rc == 0
+                    and self._st.buf_len + n + 2 * WALX_RECYCLABLE_HEADER_SIZE * (n // 32000 + 2)
+                    < self._st.flush_at):
+                rc = walx_writer_add(&self._st, p, n, offset)
+                pthread_mutex_unlock(&self._lock)
+                return rc
+            pthread_mutex_unlock(&self._lock)
+        with nogil:
+            rc = self._add_nogil(p, n, offset)
+        return rc
+
     cdef int _add_nogil(self, const uint8_t *data, size_t n, uint64_t *offset) noexcept nogil:
         cdef int rc
-        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        pthread_mutex_lock(&self._lock)
         if self._st.fd < 0:
             rc = _RC_CLOSED
         elif self._poison_rc:
@@ -204,7 +210,7 @@ cdef class LogWriter:
                 rc = walx_writer_maybe_flush(&self._st)
             if rc < 0:
                 self._poison_rc = rc
-        PyThread_release_lock(self._lock)
+        pthread_mutex_unlock(&self._lock)
         return rc
 
     def add_records(self, records):
@@ -238,7 +244,7 @@ cdef class LogWriter:
                                 f"not {type(item).__name__}") from None
         cdef const uint8_t[::1] mv
         with nogil:
-            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+            pthread_mutex_lock(&self._lock)
         try:
             if self._st.fd < 0:
                 rc = _RC_CLOSED
@@ -261,7 +267,7 @@ cdef class LogWriter:
                 if rc < 0:
                     self._poison_rc = rc
         finally:
-            PyThread_release_lock(self._lock)
+            pthread_mutex_unlock(&self._lock)
         if rc:
             self._fail(rc, "write")
         return count
@@ -271,9 +277,9 @@ cdef class LogWriter:
         cdef int rc
         self._check_open()
         with nogil:
-            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+            pthread_mutex_lock(&self._lock)
             rc = self._flush_locked()
-            PyThread_release_lock(self._lock)
+            pthread_mutex_unlock(&self._lock)
         if rc:
             self._fail(rc, "write")
 
@@ -295,14 +301,14 @@ cdef class LogWriter:
         -errno (and poisons) or _RC_CLOSED."""
         cdef int rc = 0
         cdef uint64_t mine = 0, target = 0
-        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        pthread_mutex_lock(&self._lock)
         rc = self._flush_locked()
         # Everything up to `mine` was handed to the OS before this call.
         mine = self._st.size - self._st.buf_len
-        PyThread_release_lock(self._lock)
+        pthread_mutex_unlock(&self._lock)
         if rc:
             return rc
-        PyThread_acquire_lock(self._sync_lock, WAIT_LOCK)
+        pthread_mutex_lock(&self._sync_lock)
         if self._poison_rc:
             rc = self._poison_rc
         elif self._synced_upto >= mine and data_only:
@@ -310,11 +316,11 @@ cdef class LogWriter:
             # waited: our bytes are durable already.
             rc = 0
         else:
-            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+            pthread_mutex_lock(&self._lock)
             if self._st.fd < 0:
                 rc = _RC_CLOSED
             target = self._st.size - self._st.buf_len
-            PyThread_release_lock(self._lock)
+            pthread_mutex_unlock(&self._lock)
             if rc == 0:
                 # A crash before this returns may lose any byte after
                 # _synced_upto; a crash after it loses none up to `target`.
@@ -327,7 +333,7 @@ cdef class LogWriter:
                         self._synced_upto = target
                 else:
                     self._poison_rc = rc
-        PyThread_release_lock(self._sync_lock)
+        pthread_mutex_unlock(&self._sync_lock)
         return rc
 
     cdef int _add_entries_nogil(self, walx_qentry *first, walx_qentry *last) noexcept nogil:
@@ -336,7 +342,7 @@ cdef class LogWriter:
         cdef int rc = 0
         cdef uint64_t offset = 0
         cdef walx_qentry *e = first
-        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        pthread_mutex_lock(&self._lock)
         if self._st.fd < 0:
             rc = _RC_CLOSED
         elif self._poison_rc:
@@ -351,7 +357,7 @@ cdef class LogWriter:
                 rc = walx_writer_maybe_flush(&self._st)
             if rc < 0:
                 self._poison_rc = rc
-        PyThread_release_lock(self._lock)
+        pthread_mutex_unlock(&self._lock)
         return rc
 
     cdef int _sync(self, int data_only) except -1:
@@ -381,15 +387,15 @@ cdef class LogWriter:
         if self._st.fd < 0:
             return
         with nogil:
-            PyThread_acquire_lock(self._sync_lock, WAIT_LOCK)
-            PyThread_acquire_lock(self._lock, WAIT_LOCK)
+            pthread_mutex_lock(&self._sync_lock)
+            pthread_mutex_lock(&self._lock)
             if self._st.fd >= 0:
                 if self._poison_rc == 0:
                     rc = walx_writer_flush(&self._st)
                 crc = walx_close(self._st.fd)
                 self._st.fd = -1
-            PyThread_release_lock(self._lock)
-            PyThread_release_lock(self._sync_lock)
+            pthread_mutex_unlock(&self._lock)
+            pthread_mutex_unlock(&self._sync_lock)
         if rc < 0:
             self._poison_rc = rc
             _check_os(rc, self._path)
