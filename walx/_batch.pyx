@@ -146,7 +146,7 @@ cdef class WriteBatch:
         self._cap = cap
         return 0
 
-    cdef int _add(self, uint8_t op, object key, object value) except -1:
+    cdef int _add(self, uint8_t op, object key, object value, str value_name) except -1:
         cdef Py_buffer kv, vv
         cdef size_t need
         if self._count == 0xffffffff:
@@ -155,7 +155,7 @@ cdef class WriteBatch:
             raise ValueError("the batch's sequence numbers would exceed 2**64 - 1")
         _get_buffer(key, &kv, "key")
         try:
-            _get_buffer(value, &vv, "value")
+            _get_buffer(value, &vv, value_name)
             try:
                 need = self._len + 1 + 2 * _MAX_VARINT + <size_t>kv.len + <size_t>vv.len
                 self._reserve(need)
@@ -178,15 +178,15 @@ cdef class WriteBatch:
 
     def put(self, key, value):
         """Add a put of `key` -> `value` (bytes-like)."""
-        self._add(1, key, value)
+        self._add(1, key, value, "value")
 
     def delete(self, key):
         """Add a delete of `key` (no pre-image)."""
-        self._add(0, key, b"")
+        self._add(0, key, b"", "value")
 
     def delete_with_pre_image(self, key, pre_image):
         """Add a delete of `key` carrying the value it had (`pre_image`)."""
-        self._add(0, key, pre_image)
+        self._add(0, key, pre_image, "pre_image")
 
     def encode(self):
         """The wire bytes: [sequence u64][count u32] then the records."""

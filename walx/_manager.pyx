@@ -806,8 +806,10 @@ def repair(path, *, dry_run=False):
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, not {type(dry_run).__name__}")
     if os.path.isdir(path):
-        files = [os.path.join(path, n) for n in sorted(os.listdir(path))
-                 if log_number_from_name(n) is not None]
+        # The same files recovery reads: regular files named like logs.
+        with os.scandir(path) as it:
+            files = [e.path for e in it if log_number_from_name(e.name) is not None
+                     and e.is_file(follow_symlinks=False)]
         files.sort(key=lambda p: log_number_from_name(p))
     else:
         files = [path]
