@@ -89,6 +89,8 @@ cdef class LogReader:
                  verify_checksums=True, max_record_size=None, codec=None):
         cdef int fd = -1, rc
         cdef uint64_t size = 0
+        if self._fd >= 0 or self._have_view:
+            raise RuntimeError("LogReader.__init__ called twice")
         if not isinstance(mode, RecoveryMode):
             raise TypeError(f"mode must be a walx.RecoveryMode, not {type(mode).__name__}")
         self._mode_obj = mode

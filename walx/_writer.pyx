@@ -44,7 +44,6 @@ cdef class LogWriter:
     cdef object _path
     cdef uint64_t _log_number
     cdef size_t _buffer_size
-    cdef bint _closed_flag
     cdef readonly uint64_t syncs_total
 
     def __cinit__(self):
@@ -83,6 +82,7 @@ cdef class LogWriter:
         cdef size_t cap = _WRITE_THROUGH_BUFFER
         if self._buffer_size:
             cap = max(<size_t>WALX_WRITER_MIN_BUFFER, self._buffer_size + WALX_BLOCK_SIZE)
+        PyMem_Free(self._st.buf)     # a failed earlier __init__ may have left one
         self._st.buf = <uint8_t *>PyMem_Malloc(cap)
         if self._st.buf == NULL:
             raise MemoryError(f"cannot allocate a {cap}-byte buffer (buffer_size={buffer_size})")
