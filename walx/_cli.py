@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from typing import Callable, List, Optional, Sequence
 
 import walx
 from walx import _codecs
@@ -50,11 +51,11 @@ _CRASH_CHILD = textwrap.dedent("""
 """)
 
 
-def _say(msg=""):
+def _say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     """Append, rotate, GC, crash mid-write, recover, and show the result."""
     own = args.dir is None
     d = tempfile.mkdtemp(prefix="walx-demo-") if own else args.dir
@@ -85,7 +86,7 @@ def cmd_demo(args) -> int:
         _say(f"3. A child process appends durable batches; kill -9 it after {n_ack} acks")
         child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, d],
                                  stdout=subprocess.PIPE, text=True)
-        acked = []
+        acked: List[int] = []
         assert child.stdout is not None
         for line in child.stdout:
             acked.append(int(line))
@@ -127,8 +128,8 @@ def cmd_demo(args) -> int:
                 return EXIT_ERROR
             _say(f"   dropped ranges ({len(rec.corruptions)}):")
             for c in rec.corruptions:
-                _say(f"     {os.path.basename(c.path)} offset {c.offset} size {c.size}: "
-                     f"{c.reason}")
+                name = os.path.basename(c.path) if c.path is not None else "<bytes>"
+                _say(f"     {name} offset {c.offset} size {c.size}: {c.reason}")
             first = rec.batches[0]
             _say(f"   first replayed batch: seq {first.sequence}: "
                  f"{[(r.op.name, r.key, r.value) for r in first]}")
@@ -147,6 +148,9 @@ def cmd_demo(args) -> int:
             shutil.rmtree(d, ignore_errors=True)
 
 
+# A subcommand: takes the parsed arguments, returns the exit status.
+Command = Callable[[argparse.Namespace], int]
+
 _EPILOG = """\
 exit status: 0 success, 1 damage found, 2 usage or I/O error.
 A directory argument means its <digits>.wal and <digits>.log files in
@@ -158,12 +162,12 @@ _MODE_HELP = ("recovery mode: " + ", ".join(MODES) + " (default: %(default)s, wh
               "reads past damage and so reports every damaged range)")
 
 
-def _mode_arg(p, default="skip"):
+def _mode_arg(p: argparse.ArgumentParser, default: str = "skip") -> None:
     p.add_argument("--mode", type=parse_mode, default=MODES[default],
                    metavar="MODE", help=_MODE_HELP.replace("%(default)s", default))
 
 
-def _positive(text):
+def _positive(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
@@ -173,7 +177,7 @@ def _positive(text):
     return n
 
 
-def _non_negative(text):
+def _non_negative(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
@@ -194,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def add(name, func, help_, description, epilog=None):
+    def add(name: str, func: Command, help_: str, description: Optional[str],
+            epilog: Optional[str] = None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=description,
                             formatter_class=fmt, epilog=epilog or _EPILOG)
         sp.set_defaults(func=func)
@@ -301,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="walx: %(levelname)s: %(message)s")
     parser = build_parser()
     try:
@@ -316,7 +321,8 @@ def main(argv=None) -> int:
     if not args.verbose and args.command != "demo":
         lib_log.setLevel(logging.ERROR)
     try:
-        return args.func(args)
+        func: Command = args.func
+        return func(args)
     except UsageError as e:
         print(f"walx {args.command}: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -9,13 +9,14 @@ time.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import shutil
 import tempfile
 import threading
 import time
-from typing import Any, List
+from typing import Callable, Dict, List, Optional, Union
 
 import walx
 from walx._cli_cmds import EXIT_ERROR, EXIT_OK, _err, _jline, _n
@@ -67,7 +68,7 @@ def fs_type(path: str) -> str:
     return kind
 
 
-def _check(args):
+def _check(args: argparse.Namespace) -> Optional[str]:
     """The first option problem argparse cannot see, or None."""
     if args.api == "writer":
         for opt, val in (("--recycle", args.recycle), ("--rotate-every", args.rotate_every),
@@ -86,7 +87,7 @@ def _check(args):
     return None
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     """Append (and sync) --count records from --threads threads; print the rates."""
     problem = _check(args)
     if problem:
@@ -103,13 +104,14 @@ def cmd_bench(args) -> int:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _manager_worker(args, m, per, samples, start):
+def _manager_worker(args: argparse.Namespace, m: walx.WalManager, per: List[int],
+                    samples: List[List[int]], start: threading.Barrier) -> Callable[[int], None]:
     value = batch_value(args.size)
     clock = time.perf_counter_ns
     lock = threading.Lock()
     done = [0]
 
-    def work(i):
+    def work(i: int) -> None:
         seq = sum(per[:i]) + 1
         out = samples[i]
         start.wait()
@@ -131,12 +133,13 @@ def _manager_worker(args, m, per, samples, start):
     return work
 
 
-def _writer_worker(args, w, per, samples, start):
+def _writer_worker(args: argparse.Namespace, w: walx.LogWriter, per: List[int],
+                   samples: List[List[int]], start: threading.Barrier) -> Callable[[int], None]:
     payload = bytes(args.size)
     sync = {"none": None, "data": w.sync, "full": w.sync_all}[args.sync]
     clock = time.perf_counter_ns
 
-    def work(i):
+    def work(i: int) -> None:
         out = samples[i]
         add = w.add_record
         start.wait()
@@ -149,13 +152,13 @@ def _writer_worker(args, w, per, samples, start):
     return work
 
 
-def _run(args, d: str) -> int:
-    per = [args.count // args.threads + (i < args.count % args.threads)
-           for i in range(args.threads)]
+def _run(args: argparse.Namespace, d: str) -> int:
+    per: List[int] = [args.count // args.threads + (i < args.count % args.threads)
+                      for i in range(args.threads)]
     samples: List[List[int]] = [[] for _ in per]
     errors: List[BaseException] = []
     start = threading.Barrier(args.threads + 1)
-    target: Any
+    target: Union[walx.WalManager, walx.LogWriter]
     if args.api == "manager":
         target = walx.WalManager(d, sync=args.sync == "data", buffer_size=args.buffer,
                                  recycle_log_files=args.recycle,
@@ -165,7 +168,7 @@ def _run(args, d: str) -> int:
         target = walx.LogWriter(os.path.join(d, "000001.wal"), buffer_size=args.buffer)
         work = _writer_worker(args, target, per, samples, start)
 
-    def guarded(i):
+    def guarded(i: int) -> None:
         try:
             work(i)
         except BaseException as e:  # re-raised after the join
@@ -184,7 +187,7 @@ def _run(args, d: str) -> int:
         for t in threads:
             t.join()
         wall_ns = max(time.perf_counter_ns() - t0, 1)
-        if args.api == "manager":
+        if isinstance(target, walx.WalManager):    # args.api == "manager"
             metrics = target.metrics
         else:
             metrics = {"syncs_total": target.syncs_total}
@@ -194,17 +197,19 @@ def _run(args, d: str) -> int:
     return EXIT_OK
 
 
-def _report(args, d, lat, wall_ns, metrics) -> None:
+def _report(args: argparse.Namespace, d: str, lat: List[int], wall_ns: int,
+            metrics: Dict[str, int]) -> None:
     secs = wall_ns / 1e9
-    res = {
+    lu = {"p50": percentile(lat, 50), "p99": percentile(lat, 99),
+          "p99.9": percentile(lat, 99.9)}
+    res: Dict[str, object] = {
         "api": args.api, "records": args.count, "record_size": args.size,
         "threads": args.threads, "sync": args.sync, "buffer": args.buffer,
         "recycle": args.recycle, "rotate_every": args.rotate_every,
         "preallocate": args.preallocate,
         "seconds": round(secs, 6), "records_per_s": round(args.count / secs, 1),
         "mb_per_s": round(args.count * args.size / secs / 1e6, 3),
-        "latency_us": {"p50": percentile(lat, 50), "p99": percentile(lat, 99),
-                       "p99.9": percentile(lat, 99.9)},
+        "latency_us": lu,
         "syncs": metrics.get("syncs_total", 0),
         "rotations": metrics.get("rotations_total", 0),
         "files_recycled": metrics.get("files_recycled_total", 0),
@@ -213,7 +218,6 @@ def _report(args, d, lat, wall_ns, metrics) -> None:
     if args.json:
         _jline(res)
         return
-    lu = res["latency_us"]
     print(f"walx bench: {args.count:,} appends of {args.size} B, "
           f"{_n(args.threads, 'thread')}, api={args.api}, sync={args.sync}, "
           f"buffer={args.buffer}")

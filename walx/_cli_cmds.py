@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
 import walx
 from walx import _codecs, _scan
@@ -30,6 +30,9 @@ _MODE_ALIASES.update({m.name.lower().replace("_", "-"): k for k, m in MODES.item
 _LOG_FILE = re.compile(r"^([0-9]+)\.(?:wal|log)$")
 
 PROGRESS_THRESHOLD = 64 << 20   # bytes; smaller jobs finish before a bar helps
+
+# One damaged range: {"offset", "size", "reason"} (also a JSON object).
+Damage = Dict[str, object]
 
 
 class UsageError(Exception):
@@ -80,14 +83,15 @@ def _os_message(path: str, e: OSError) -> str:
     return f"{path}: {e.strerror or e}"
 
 
-def _jline(obj) -> None:
+def _jline(obj: object) -> None:
     print(json.dumps(obj, separators=(",", ":")))
 
 
 class Progress:
     """A carriage-return percentage line on a terminal; silent otherwise."""
 
-    def __init__(self, total: int, label: str, stream=None, enabled=None) -> None:
+    def __init__(self, total: int, label: str, stream: Optional[TextIO] = None,
+                 enabled: Optional[bool] = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -126,8 +130,8 @@ class FileReport:
         self.payload_bytes = 0
         self.first_seq: Optional[int] = None
         self.last_seq: Optional[int] = None
-        self.damage: List[Dict[str, object]] = []
-        self.stopped: Optional[Dict[str, object]] = None   # the damage that ended reading
+        self.damage: List[Damage] = []
+        self.stopped: Optional[Damage] = None              # the damage that ended reading
         self.error: Optional[str] = None                   # I/O or unsupported: exit 2
         self.end_offset = 0
         self.clean = False
@@ -139,12 +143,20 @@ class FileReport:
         if self.last_seq is None or last > self.last_seq:
             self.last_seq = last
 
-    def damage_json(self):
+    def damage_json(self) -> List[Damage]:
         return [dict(d) for d in self.damage]
 
 
-def read_log(path, mode, codec, *, on_record=None, on_damage=None, progress=None,
-             done_before=0, header_seqs=False, reader_decodes=False) -> FileReport:
+# on_record(report, offset, size, payload, batch, error) and on_damage(report, damage).
+OnRecord = Callable[[FileReport, int, int, bytes, Optional[_codecs.Batch],
+                     Optional[_codecs.CodecError]], None]
+OnDamage = Callable[[FileReport, Damage], None]
+
+
+def read_log(path: str, mode: walx.RecoveryMode, codec: Optional[str], *,
+             on_record: Optional[OnRecord] = None, on_damage: Optional[OnDamage] = None,
+             progress: Optional[Progress] = None, done_before: int = 0,
+             header_seqs: bool = False, reader_decodes: bool = False) -> FileReport:
     """Read `path` in `mode`, decoding each payload with `codec` (None: framing only).
 
     on_record(report, offset, size, payload, batch, error) is called per
@@ -163,7 +175,7 @@ def read_log(path, mode, codec, *, on_record=None, on_damage=None, progress=None
         return rep
     seen = 0
 
-    def flush_damage():
+    def flush_damage() -> None:
         nonlocal seen
         while seen < len(reader.corruptions):
             c = reader.corruptions[seen]
@@ -192,8 +204,9 @@ def read_log(path, mode, codec, *, on_record=None, on_damage=None, progress=None
             if item is None:
                 break
             off = reader.last_record_offset
+            assert off is not None      # set once a record has been returned
             end = reader.end_offset
-            if reader_codec:
+            if isinstance(item, walx.WriteBatch):   # reader_codec: the reader decoded it
                 rep.records += 1
                 rep.payload_bytes += len(item.encode())
                 rep.note_seq(item.sequence, len(item))
@@ -208,16 +221,20 @@ def read_log(path, mode, codec, *, on_record=None, on_damage=None, progress=None
     return rep
 
 
-def _add_damage(rep: FileReport, on_damage, offset, size, reason) -> None:
-    d = {"offset": offset, "size": size, "reason": reason}
+def _add_damage(rep: FileReport, on_damage: Optional[OnDamage], offset: Optional[int],
+                size: int, reason: str) -> None:
+    d: Damage = {"offset": offset, "size": size, "reason": reason}
     rep.damage.append(d)
     if on_damage:
         on_damage(rep, d)
 
 
-def _on_payload(rep, codec, payload, off, end, header_seqs, on_record, on_damage):
+def _on_payload(rep: FileReport, codec: Optional[str], payload: bytes, off: int, end: int,
+                header_seqs: bool, on_record: Optional[OnRecord],
+                on_damage: Optional[OnDamage]) -> None:
     rep.payload_bytes += len(payload)
-    batch = error = None
+    batch: Optional[_codecs.Batch] = None
+    error: Optional[_codecs.CodecError] = None
     if codec and codec != "raw":
         try:
             batch = _codecs.decode(codec, payload)
@@ -244,7 +261,7 @@ def _status(reports: List[FileReport]) -> int:
     return EXIT_OK
 
 
-def _stopped_note(rep: FileReport, mode) -> str:
+def _stopped_note(rep: FileReport, mode: walx.RecoveryMode) -> str:
     assert rep.stopped is not None
     why = ("refuses any damage" if mode is walx.RecoveryMode.ABSOLUTE_CONSISTENCY
            else "refuses damage that valid records follow")
@@ -277,12 +294,13 @@ def _op_text(op: _codecs.Op, values: bool) -> str:
     return " ".join(parts)
 
 
-def cmd_dump(args) -> int:
+def cmd_dump(args: argparse.Namespace) -> int:
     """Print every record: file, offset, size and, with --codec, the decoded batch."""
     files = expand_paths(args.paths)
     codec = args.codec
 
-    def on_record(rep, off, size, payload, batch, error):
+    def on_record(rep: FileReport, off: int, size: int, payload: bytes,
+                  batch: Optional[_codecs.Batch], error: Optional[_codecs.CodecError]) -> None:
         if args.json:
             obj: Dict[str, object] = {"kind": "record", "file": rep.path,
                                       "offset": off, "size": size}
@@ -309,7 +327,7 @@ def cmd_dump(args) -> int:
         if error is not None:
             print(f"    ! {error}")
 
-    def on_damage(rep, d):
+    def on_damage(rep: FileReport, d: Damage) -> None:
         _err("dump", f"{rep.path}: damage at offset {d['offset']} ({d['size']} bytes): "
                      f"{d['reason']}")
         if args.json:
@@ -317,7 +335,7 @@ def cmd_dump(args) -> int:
         else:
             print(f"{rep.path} offset={d['offset']} DAMAGED size={d['size']}: {d['reason']}")
 
-    reports = []
+    reports: List[FileReport] = []
     for path in files:
         rep = read_log(path, args.mode, codec, on_record=on_record, on_damage=on_damage)
         if rep.stopped:
@@ -331,7 +349,7 @@ def cmd_dump(args) -> int:
 
 # ---- verify -----------------------------------------------------------------------
 
-def cmd_verify(args) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:
     """Read everything in the chosen mode; report each damaged range."""
     files = expand_paths(args.paths)
     codec = None if args.codec == "raw" else args.codec
@@ -342,7 +360,7 @@ def cmd_verify(args) -> int:
         except OSError:
             pass
     progress = Progress(total, "verifying", enabled=False if args.no_progress else None)
-    reports = []
+    reports: List[FileReport] = []
     done = 0
     try:
         for path in files:
@@ -396,7 +414,7 @@ def cmd_verify(args) -> int:
 _FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
 
 
-def _file_stats(args, path) -> Dict[str, Any]:
+def _file_stats(args: argparse.Namespace, path: str) -> Dict[str, Any]:
     """One file's stats: a LogReader pass (records, sequences, damage) and a
     physical scan (fragments, padding, zero fill)."""
     rep = read_log(path, args.mode, args.codec, header_seqs=args.codec is None)
@@ -441,7 +459,7 @@ def _stats_total(files: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def _frag_text(frags: Dict[str, int]) -> str:
-    def order(k):
+    def order(k: str) -> Tuple[int, str]:
         base = k.replace("RECYCLABLE_", "")
         return (_FRAG_ORDER.index(base) if base in _FRAG_ORDER else 99, k)
     return ", ".join(f"{k} {frags[k]}" for k in sorted(frags, key=order)) or "none"
@@ -482,9 +500,9 @@ def _print_stats(o: Dict[str, Any], title: str) -> None:
             print(f"  ERROR          {o['error']}")
 
 
-def cmd_stats(args) -> int:
+def cmd_stats(args: argparse.Namespace) -> int:
     """Per file and in total: records, bytes, fragments, padding, sequences, damage."""
-    files = []
+    files: List[Dict[str, Any]] = []
     for path in expand_paths(args.paths):
         o = _file_stats(args, path)
         files.append(o)
@@ -512,7 +530,7 @@ def cmd_stats(args) -> int:
 
 # ---- repair -----------------------------------------------------------------------
 
-def cmd_repair(args) -> int:
+def cmd_repair(args: argparse.Namespace) -> int:
     """walx.repair on each file: cut each damaged tail; --dry-run only reports."""
     files = expand_paths(args.paths)
     status = EXIT_OK

@@ -10,7 +10,7 @@ the payload. The wire formats are in docs/format.md and RocksDB's
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import walx
 
@@ -78,7 +78,7 @@ class CodecError(ValueError):
         super().__init__(message if pos is None else f"{message} at byte {pos} of the payload")
 
 
-def batch_header(payload: bytes):
+def batch_header(payload: bytes) -> Optional[Tuple[int, int]]:
     """(sequence, count) of a WriteBatch header, or None when too short."""
     if len(payload) < HEADER:
         return None
@@ -91,7 +91,9 @@ def batch_header(payload: bytes):
 # Fields: "key", "value", "end_key", "data", "xid", "timestamp", each a
 # varint32-length-prefixed slice, in wire order. Source: RocksDB db/dbformat.h
 # (ValueType) and db/write_batch.cc (ReadRecordFromWriteBatch, Iterate).
-ROCKSDB_TAGS = {
+TagSpec = Tuple[str, bool, Tuple[str, ...], bool]
+
+ROCKSDB_TAGS: Dict[int, TagSpec] = {
     0x00: ("delete", False, ("key",), True),
     0x01: ("put", False, ("key", "value"), True),
     0x02: ("merge", False, ("key", "value"), True),
@@ -121,13 +123,13 @@ ROCKSDB_TAGS = {
 }
 
 # LevelDB knows only delete (0) and put (1), without column families.
-LEVELDB_TAGS = {
+LEVELDB_TAGS: Dict[int, TagSpec] = {
     0x00: ("delete", False, ("key",), True),
     0x01: ("put", False, ("key", "value"), True),
 }
 
 
-def _varint32(buf: bytes, pos: int, what: str):
+def _varint32(buf: bytes, pos: int, what: str) -> Tuple[int, int]:
     """(value, new pos) of a varint32 at `pos`; CodecError if bad."""
     result = 0
     for i in range(5):
@@ -142,7 +144,7 @@ def _varint32(buf: bytes, pos: int, what: str):
     raise CodecError(f"bad varint32 ({what})", pos)
 
 
-def _decode_tagged(payload: bytes, tags, name: str) -> Batch:
+def _decode_tagged(payload: bytes, tags: Mapping[int, TagSpec], name: str) -> Batch:
     payload = bytes(payload)
     if len(payload) < HEADER:
         raise CodecError(f"too small ({len(payload)} bytes, a header needs {HEADER})")
@@ -160,7 +162,7 @@ def _decode_tagged(payload: bytes, tags, name: str) -> Batch:
                              Batch(sequence, count, ops))
         opname, has_cf, fields, counted = spec
         pos += 1
-        args = {}
+        args: Dict[str, Any] = {}     # Op's keyword arguments: cf (int), the fields (bytes)
         try:
             if has_cf:
                 args["cf"], pos = _varint32(payload, pos, "column family")
@@ -203,7 +205,8 @@ def decode_walx(payload: bytes) -> Batch:
     return Batch(b.sequence, len(b), ops)
 
 
-DECODERS = {"walx": decode_walx, "rocksdb": decode_rocksdb, "leveldb": decode_leveldb}
+DECODERS: Dict[str, Callable[[bytes], Batch]] = {
+    "walx": decode_walx, "rocksdb": decode_rocksdb, "leveldb": decode_leveldb}
 
 
 def decode(codec: str, payload: bytes) -> Batch:

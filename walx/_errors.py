@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple, Type
 
 
 class WalError(Exception):
@@ -26,7 +26,8 @@ class CorruptionError(WalError):
             where = f"{where} at offset {offset}"
         super().__init__(f"{where}: {reason}")
 
-    def __reduce__(self):  # keep the attributes through pickling
+    def __reduce__(self) -> Tuple[Type[CorruptionError], Tuple[str, Optional[str], Optional[int]]]:
+        # Keep the attributes through pickling.
         return (type(self), (self.reason, self.path, self.offset))
 
 

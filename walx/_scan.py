@@ -13,7 +13,7 @@ import collections
 import os
 import re
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import walx
 
@@ -32,8 +32,10 @@ _LOG_NAME = re.compile(r"^([0-9]+)\.(?:log|wal)$")
 _HDR = struct.Struct("<IHB")
 _U32 = struct.Struct("<I")
 
+_StrPath = Union[str, "os.PathLike[str]"]
 
-def log_number_from_name(path) -> Optional[int]:
+
+def log_number_from_name(path: _StrPath) -> Optional[int]:
     """The number in a ``<digits>.log``/``<digits>.wal`` name, else None."""
     m = _LOG_NAME.match(os.path.basename(os.fspath(path)))
     return int(m.group(1)) if m else None
@@ -67,7 +69,7 @@ class ScanResult:
         return sum(n for _, n in self.padding)
 
 
-def scan(path, log_number: Optional[int] = None) -> ScanResult:
+def scan(path: _StrPath, log_number: Optional[int] = None) -> ScanResult:
     """Count the physical records of the log file at `path`.
 
     `log_number` is what recyclable records must carry; by default the
@@ -91,7 +93,8 @@ def scan(path, log_number: Optional[int] = None) -> ScanResult:
     return res
 
 
-def _scan_block(res: ScanResult, blk: memoryview, base: int, expect: Optional[int]):
+def _scan_block(res: ScanResult, blk: memoryview, base: int,
+                expect: Optional[int]) -> Optional[int]:
     """Scan one block (the last may be short); returns the log number learnt."""
     n = len(blk)
     pos = 0

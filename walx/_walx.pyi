@@ -2,13 +2,21 @@
 
 import os
 import pathlib
-from typing_extensions import Buffer as _Buffer
-from typing import Any, Iterable, Iterator, NamedTuple, Optional, Union, final
+from typing_extensions import Buffer as _Buffer, TypeVar
+from typing import (
+    Any, Generic, Iterable, Iterator, Literal, NamedTuple, Optional, Union, final, overload,
+)
 
 from walx._enums import OpType, RecoveryMode
 from walx._errors import Corruption
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+# What a LogReader yields: bytes, or WriteBatch with codec="walx". The
+# parameter exists only in the stubs (the runtime class is not subscriptable,
+# so write LogReader[bytes] only in quoted or postponed annotations); a bare
+# LogReader annotation means LogReader[Any].
+_R_co = TypeVar("_R_co", covariant=True, default=Any)
 
 BLOCK_SIZE: int
 HEADER_SIZE: int
@@ -69,9 +77,34 @@ class LogWriter:
     def syncs_total(self) -> int: ...
 
 @final
-class LogReader:
+class LogReader(Generic[_R_co]):
+    # codec=None (the default) yields bytes, codec="walx" WriteBatch objects;
+    # a codec known only at run time yields either.
+    @overload
     def __init__(
-        self,
+        self: "LogReader[bytes]",
+        source: Union[_Path, _Buffer],
+        *,
+        log_number: Optional[int] = None,
+        mode: RecoveryMode = ...,
+        verify_checksums: bool = True,
+        max_record_size: Optional[int] = None,
+        codec: None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: "LogReader[WriteBatch]",
+        source: Union[_Path, _Buffer],
+        *,
+        log_number: Optional[int] = None,
+        mode: RecoveryMode = ...,
+        verify_checksums: bool = True,
+        max_record_size: Optional[int] = None,
+        codec: Literal["walx"],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: "LogReader[Union[bytes, WriteBatch]]",
         source: Union[_Path, _Buffer],
         *,
         log_number: Optional[int] = None,
@@ -80,11 +113,11 @@ class LogReader:
         max_record_size: Optional[int] = None,
         codec: Optional[str] = None,
     ) -> None: ...
-    def __iter__(self) -> "LogReader": ...
-    def __next__(self) -> Any: ...
-    def read_record(self) -> Any: ...
+    def __iter__(self) -> "LogReader[_R_co]": ...
+    def __next__(self) -> _R_co: ...
+    def read_record(self) -> Optional[_R_co]: ...
     def close(self) -> None: ...
-    def __enter__(self) -> "LogReader": ...
+    def __enter__(self) -> "LogReader[_R_co]": ...
     def __exit__(self, *exc: object) -> None: ...
     @property
     def corruptions(self) -> list[Corruption]: ...
