@@ -94,6 +94,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 child.send_signal(signal.SIGKILL)
                 break
         rc = child.wait()
+        # Acknowledgements printed before the kill may still sit in the pipe.
+        acked.extend(int(line) for line in child.stdout.read().split())
         child.stdout.close()
         if len(acked) < n_ack:
             print(f"walx demo: the writer process exited early (status {rc})",

@@ -82,7 +82,8 @@ def batch_header(payload: bytes) -> Optional[Tuple[int, int]]:
     """(sequence, count) of a WriteBatch header, or None when too short."""
     if len(payload) < HEADER:
         return None
-    return _HEADER.unpack_from(payload)
+    sequence, count = _HEADER.unpack_from(payload)
+    return sequence, count
 
 
 # ---- RocksDB ------------------------------------------------------------------
