@@ -6,8 +6,10 @@ from glob import glob
 from setuptools import Extension, setup
 
 if sys.platform == "win32":
-    sys.exit("walx supports POSIX systems only (Linux, macOS): its I/O layer uses "
-             "write/fdatasync/flock directly. Windows is not supported.")
+    sys.exit("error: walx is POSIX-only (Linux, macOS) and does not build on Windows: its "
+             "C I/O layer calls write/fdatasync/flock directly. Binary wheels exist for "
+             "Linux and macOS; on Windows, use WSL. See docs/wheels.md (in the sdist and "
+             "the repository) and the README's 'Wheels' section.")
 
 from Cython.Build import cythonize  # noqa: E402
 from Cython.Compiler import Options  # noqa: E402

@@ -129,13 +129,14 @@ def test_str_or_non_buffer_key_raises_type_error_naming_key(call):
     assert len(b) == 0 and b.encode() == header(1, 0)
 
 
-@pytest.mark.parametrize("call", [
-    lambda b: b.put(b"k", "v"), lambda b: b.delete_with_pre_image(b"k", "v"),
-    lambda b: b.put(b"k", 3),
+@pytest.mark.parametrize("call,name", [
+    (lambda b: b.put(b"k", "v"), "value"),
+    (lambda b: b.delete_with_pre_image(b"k", "v"), "pre_image"),
+    (lambda b: b.put(b"k", 3), "value"),
 ], ids=["put", "delete_pre", "put-int"])
-def test_str_value_raises_type_error_naming_value(call):
+def test_bad_value_raises_type_error_naming_the_argument(call, name):
     b = walx.WriteBatch(1)
-    with pytest.raises(TypeError, match="value"):
+    with pytest.raises(TypeError, match=rf"^{name} must be"):
         call(b)
     assert len(b) == 0 and b.encode() == header(1, 0)
 
