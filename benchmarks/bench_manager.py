@@ -1,189 +1,381 @@
-"""Durable-append throughput of WalManager against its baselines (pytest-benchmark).
+"""Durable appends through WalManager (S3, S4) and the 8-thread peers (S4).
 
 Run from outside the checkout:
     cd /tmp && python -m pytest /path/to/walx/benchmarks/bench_manager.py -s
-WALX_BENCH_QUICK=1 does 200 appends per round instead of 2000.
+WALX_BENCH_QUICK=1 shrinks the rounds (200 appends instead of 2000 in S4).
 
-Every benchmark does a fixed number of durable appends per round (one
-fdatasync per append, or fewer when group commit shares them) of a
-100-byte value, and records the per-append rate in extra_info:
-- walx WalManager, 1 thread and 8 threads (sync=True);
-- a C loop of write(2) + fdatasync(2) of the same framed record size, compiled
-  at benchmark time with `cc` and called through ctypes (the floor for one
-  thread: walx cannot beat the syscalls it makes);
-- LevelDB through plyvel, put(sync=True) from 8 threads (skipped when plyvel
-  is not importable).
-The last test prints the ratios between them.
+Every benchmark does N durable appends per round (N_S3 in S3, the same as
+bench_sync.py's) of a 100 B record: for walx a WriteBatch holding one put
+(8-byte big-endian key) that encodes to exactly 100 bytes, for the
+databases an 8-byte key and a 100 B value, for the C loop 100 B + a 7-byte
+header. Rounds continue in the same log or
+database. After the timed rounds LATENCY_OPS more appends (twice as many
+with 8 threads, spread over the threads) are timed one by one
+(time.perf_counter_ns; clock_gettime in the C loop) for the p50/p99/p99.9
+latencies in extra_info["latency_us"].
+
+Scenario "sync 100B" (S3, one thread; the other implementations are in
+bench_sync.py and bench_peers_sync.py):
+- walx WalManager.append(sync=True) into a fresh log (it grows);
+- the same into a recycled log: WalManager(recycle_log_files=1) after one
+  log was filled, rotated, GC'd into the recycle pool and reused by the
+  next rotation, so appends overwrite blocks the file already has;
+- the same into a preallocated log: WalManager(preallocate=64 MiB).
+Both check that every measured append stayed inside the reused or
+reserved space (the file did not grow).
+
+Scenario "sync 100B 8 threads" (S4): 8 threads appending durably at once:
+- walx WalManager.append(sync=True): group commit shares fdatasyncs
+  (extra_info: syncs_per_append);
+- walx LogWriter add_record + sync(): concurrent syncs share fdatasyncs;
+- LevelDB (plyvel) put(sync=True), RocksDB (rocksdict) put with
+  WriteOptions.sync=True: both group-commit their own WALs;
+- sqlite3 in WAL mode with synchronous=FULL, one connection per thread, one
+  INSERT per transaction (sqlite serialises writers: the others wait in
+  its busy handler);
+- the C write(2) + fdatasync(2) loop from ONE thread: the syscall reference.
+The last test prints a few ratios (skipped under --benchmark-only; run.py
+computes all of them from the JSON).
 """
 
-import ctypes
 import itertools
 import os
-import shutil
-import subprocess
 import threading
 
 import pytest
 
+import peers
 import walx
+from conftest import LATENCY_OPS, timed_ops
 
-N = 200 if os.environ.get("WALX_BENCH_QUICK") == "1" else 2000
-ROUNDS = 5
+QUICK = os.environ.get("WALX_BENCH_QUICK") == "1"
+N = 200 if QUICK else 2000          # S4: appends per round (all threads)
+ROUNDS = 1 if QUICK else 5
+# S3: the same round size as bench_sync.py and bench_peers_sync.py, so that
+# the fastest rounds of the implementations compare like with like.
+N_S3 = 5 if QUICK else 200
+ROUNDS_S3 = 1 if QUICK else 15
 THREADS = 8
-VALUE = b"v" * 100
+SIZE = 100
+S3 = "sync 100B"
+S4 = "sync 100B 8 threads"
+PREALLOCATE = 64 << 20
 RESULTS = {}          # name -> (appends/s of the mean round, of the best round)
 
-C_SOURCE = r"""
-#include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
 
-/* n times: write(2) `len` bytes, then fdatasync(2). 0 or -errno. */
-int write_fdatasync_loop(const char *path, const char *buf, long len, long n) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return -errno;
-    for (long i = 0; i < n; i++) {
-        long off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, buf + off, (size_t)(len - off));
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                int e = errno; close(fd); return -e;
-            }
-            off += w;
-        }
-        if (fdatasync(fd) != 0) { int e = errno; close(fd); return -e; }
-    }
-    if (close(fd) != 0) return -errno;
-    return 0;
-}
-"""
+def _batch_value(size):
+    """The value that makes a one-put batch with an 8-byte key encode to `size` bytes."""
+    b = walx.WriteBatch(0)
+    b.put(bytes(8), b"")
+    return os.urandom(size - len(b.encode()))   # (a value under 128 B: 1-byte length)
+
+
+VALUE = _batch_value(SIZE)
 
 
 def _record(seq):
     b = walx.WriteBatch(seq)
-    b.put(b"key%010d" % seq, VALUE)
+    b.put(seq.to_bytes(8, "big"), VALUE)
     return b
 
 
-def _finish(benchmark, name, appends_per_round, **extra):
+assert len(_record(1).encode()) == SIZE
+
+
+def _finish(benchmark, name, appends_per_round):
+    # For test_zz_report_ratios (the bench_case fixture fills extra_info).
     if benchmark.stats is None:          # --benchmark-disable: ran once, no stats
         return
-    mean = benchmark.stats.stats.mean
-    rate = appends_per_round / mean
-    best = appends_per_round / benchmark.stats.stats.min
-    RESULTS[name] = (rate, best)
-    benchmark.extra_info.update(appends_per_round=appends_per_round,
-                                appends_per_s=round(rate, 1),
-                                appends_per_s_best_round=round(best, 1),
-                                us_per_append=round(mean / appends_per_round * 1e6, 2),
-                                **extra)
+    RESULTS[name] = (appends_per_round / benchmark.stats.stats.mean,
+                     appends_per_round / benchmark.stats.stats.min)
 
 
-@pytest.fixture(scope="module")
-def clib(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler for the write+fdatasync baseline")
-    d = tmp_path_factory.mktemp("cbaseline")
-    src, lib = d / "loop.c", d / "libloop.so"
-    src.write_text(C_SOURCE)
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
-    so = ctypes.CDLL(str(lib))
-    so.write_fdatasync_loop.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long,
-                                        ctypes.c_long]
-    so.write_fdatasync_loop.restype = ctypes.c_int
-    return so
+def _parallel(threads, per_thread, work):
+    """Run work(t, count) in `threads` threads started together; re-raise the
+    first error."""
+    errors = []
+    start = threading.Barrier(threads)
+
+    def run(t):
+        try:
+            start.wait()
+            work(t, per_thread)
+        except BaseException as e:
+            errors.append(e)
+            start.abort()
+
+    ts = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
-def test_c_write_fdatasync_loop(benchmark, clib, tmp_path):
-    # The same bytes per write as walx: a 7-byte header plus the encoded batch.
-    rec = b"x" * (walx.HEADER_SIZE + len(_record(1).encode()))
-    path = str(tmp_path / "c.log").encode()
+def _parallel_latencies(threads, total, op):
+    """op() from `threads` threads, `total` calls in all; every call's ns."""
+    samples = [[] for _ in range(threads)]
+
+    def work(t, count):
+        samples[t].extend(timed_ops(lambda i: op(), count))
+
+    _parallel(threads, total // threads, work)
+    return [x for s in samples for x in s]
+
+
+# ---- the reference: C write(2) + fdatasync(2), one thread --------------------
+
+
+def test_c_write_fdatasync_loop(benchmark, bench_dir, bench_case, c_write_loop, record_latency):
+    """A C loop of write(2) + fdatasync(2) of a 107-byte record (a framed 100 B
+    record), N per round on a fresh file, ONE thread: the syscall reference of S4."""
+    bench_case(S4, "C write(2) + fdatasync(2) loop, 1 thread (pre-framed)", records=N,
+               record_size=SIZE, baseline="c_loop", threads=1)
+    loop = c_write_loop.require()
+    rec = os.urandom(walx.HEADER_SIZE + SIZE)
+    counter = itertools.count()
+    last = []
+
+    def setup():
+        # A new file each round, the previous one deleted outside the timed
+        # region: reusing one path would make every round O_TRUNC a file
+        # with blocks (ext4 then frees them and forces allocation at close).
+        for p in last:
+            os.unlink(p)
+        last[:] = [str(bench_dir / f"c{next(counter)}.log")]
+        return tuple(last), {}
+
+    benchmark.pedantic(lambda path: loop(path, rec, N, sync_each=True), setup=setup,
+                       rounds=ROUNDS, warmup_rounds=1 if ROUNDS > 1 else 0)
+    _finish(benchmark, "c_loop", N)
+    record_latency(loop.latencies(str(bench_dir / "lat.log"), rec, LATENCY_OPS,
+                                  sync_each=True))
+
+
+# ---- S3: WalManager, one thread ------------------------------------------------
+
+
+def _manager_one_thread(benchmark, m, record_latency, check=None):
+    seq = itertools.count(1 + m.current_max_seq)
 
     def run():
-        rc = clib.write_fdatasync_loop(path, rec, len(rec), N)
-        if rc:
-            raise OSError(-rc, os.strerror(-rc))
+        append = m.append
+        for _ in range(N_S3):
+            append(_record(next(seq)))
 
-    benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1)
-    _finish(benchmark, "c_loop", N, bytes_per_write=len(rec))
+    before = m.metrics
+    benchmark.pedantic(run, rounds=ROUNDS_S3, warmup_rounds=1 if ROUNDS_S3 > 1 else 0)
+    after = m.metrics
+    appends = after["appends_total"] - before["appends_total"]
+    assert appends % N_S3 == 0 and appends >= N_S3
+    benchmark.extra_info["syncs_per_append"] = round(
+        (after["syncs_total"] - before["syncs_total"]) / appends, 3)
+    record_latency(timed_ops(lambda i: m.append(_record(next(seq))), LATENCY_OPS))
+    if check:
+        check()
 
 
-def _walx_manager(benchmark, tmp_path, threads, name):
+def test_walx_manager_durable_1_thread(benchmark, bench_dir, bench_case, record_latency):
+    """WalManager.append(sync=True), one thread, N_S3 per round into a fresh (growing) log."""
+    bench_case(S3, "walx WalManager.append(sync=True), fresh log", records=N_S3,
+               record_size=SIZE, threads=1)
+    with walx.WalManager(bench_dir / "wal") as m:
+        _manager_one_thread(benchmark, m, record_latency)
+    _finish(benchmark, "walx_1", N_S3)
+
+
+def _fill_and_recycle(d, fill_bytes):
+    """A WalManager whose current log is a recycled file of `fill_bytes`."""
+    m = walx.WalManager(d, recycle_log_files=1)
+    seq = 0
+    big = os.urandom(60_000)
+    while True:
+        seq += 1
+        b = walx.WriteBatch(seq)
+        b.put(b"fill", big)
+        m.append(b, sync=False)
+        if os.path.getsize(d / f"{m.log_number:06}.wal") >= fill_bytes:
+            break
+    m.sync()
+    m.rotate()                 # log 1 is closed (max seq = seq) ...
+    m.mark_flushed_seq(seq)    # ... flushed: GC keeps it in the recycle pool ...
+    m.rotate()                 # ... and the next log reuses it
+    assert m.metrics["files_recycled_total"] == 1, m.metrics
+    return m
+
+
+def test_walx_manager_durable_1_thread_recycled(benchmark, bench_dir, bench_case,
+                                                record_latency):
+    """WalManager(recycle_log_files=1).append(sync=True), one thread, N_S3 per round,
+    into a recycled log: appends overwrite blocks the file already has."""
+    bench_case(S3, "walx WalManager.append(sync=True), recycled log", records=N_S3,
+               record_size=SIZE, threads=1)
+    needed = ((ROUNDS_S3 + 1) * N_S3 + LATENCY_OPS) * (walx.RECYCLABLE_HEADER_SIZE + SIZE)
+    fill = max(4 << 20, 2 * needed)
+    d = bench_dir / "wal"
+    with _fill_and_recycle(d, fill) as m:
+        path = d / f"{m.log_number:06}.wal"
+        size = os.path.getsize(path)
+        assert size >= fill
+
+        def check():
+            assert os.path.getsize(path) == size, "appends went past the recycled space"
+
+        _manager_one_thread(benchmark, m, record_latency, check)
+        benchmark.extra_info["recycled_file_bytes"] = size
+    _finish(benchmark, "walx_1_recycled", N_S3)
+
+
+def test_walx_manager_durable_1_thread_preallocated(benchmark, bench_dir, bench_case,
+                                                    record_latency):
+    """WalManager(preallocate=64 MiB).append(sync=True), one thread, N_S3 per round,
+    into a log whose blocks fallocate reserved."""
+    bench_case(S3, "walx WalManager.append(sync=True), preallocated log", records=N_S3,
+               record_size=SIZE, threads=1, preallocate=PREALLOCATE)
+    d = bench_dir / "wal"
+    with walx.WalManager(d, preallocate=PREALLOCATE) as m:
+        path = d / f"{m.log_number:06}.wal"
+
+        def check():
+            assert os.path.getsize(path) == PREALLOCATE, "appends went past the reservation"
+
+        _manager_one_thread(benchmark, m, record_latency, check)
+    _finish(benchmark, "walx_1_preallocated", N_S3)
+
+
+# ---- S4: 8 threads -------------------------------------------------------------
+
+
+def _eight_threads(benchmark, make_op, record_latency):
+    """make_op() -> op(): one per thread per round; N // THREADS ops per thread."""
+    def run():
+        def work(t, count):
+            op = make_op(t)
+            for _ in range(count):
+                op()
+        _parallel(THREADS, N // THREADS, work)
+
+    benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1 if ROUNDS > 1 else 0)
+    lat_ops = max(2 * LATENCY_OPS, THREADS)
+    ops = [make_op(t) for t in range(THREADS)]
+    tl = threading.local()
+    counter = itertools.count()
+
+    def op():
+        if not hasattr(tl, "op"):
+            tl.op = ops[next(counter)]
+        tl.op()
+
+    record_latency(_parallel_latencies(THREADS, lat_ops, op))
+
+
+def _walx_manager(benchmark, bench_dir, record_latency):
     seq = itertools.count(1)
     lock = threading.Lock()
-    m = walx.WalManager(tmp_path / "wal")
 
-    def worker(count):
-        for _ in range(count):
+    def make_op(t):
+        def op():
             with lock:
                 s = next(seq)
             m.append(_record(s))
+        return op
 
-    def run():
-        if threads == 1:
-            worker(N)
-            return
-        ts = [threading.Thread(target=worker, args=(N // threads,)) for _ in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-
-    try:
+    with walx.WalManager(bench_dir / "wal") as m:
         before = m.metrics
-        benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1)
+        _eight_threads(benchmark, make_op, record_latency)
         after = m.metrics
-    finally:
-        m.close()
     appends = after["appends_total"] - before["appends_total"]
-    syncs = after["syncs_total"] - before["syncs_total"]
-    per_round = N if threads == 1 else N // threads * threads
-    assert appends >= per_round and appends % per_round == 0
-    _finish(benchmark, name, per_round, threads=threads,
-            syncs_per_append=round(syncs / appends, 3))
+    benchmark.extra_info["syncs_per_append"] = round(
+        (after["syncs_total"] - before["syncs_total"]) / appends, 3)
 
 
-def test_walx_manager_durable_1_thread(benchmark, tmp_path):
-    _walx_manager(benchmark, tmp_path, 1, "walx_1")
+def test_walx_manager_durable_8_threads(benchmark, bench_dir, bench_case, record_latency):
+    """WalManager.append(sync=True) from 8 threads at once (group commit), N per round."""
+    per_round = N // THREADS * THREADS
+    bench_case(S4, "walx WalManager.append(sync=True), 8 threads", records=per_round,
+               record_size=SIZE, threads=THREADS)
+    _walx_manager(benchmark, bench_dir, record_latency)
+    _finish(benchmark, "walx_8", per_round)
 
 
-def test_walx_manager_durable_8_threads(benchmark, tmp_path):
-    _walx_manager(benchmark, tmp_path, THREADS, "walx_8")
-
-
-def test_leveldb_plyvel_sync_puts_8_threads(benchmark, tmp_path):
-    plyvel = pytest.importorskip("plyvel")
-    db = plyvel.DB(str(tmp_path / "ldb"), create_if_missing=True)
-    seq = itertools.count(1)
-    lock = threading.Lock()
-
-    def worker(count):
-        for _ in range(count):
-            with lock:
-                s = next(seq)
-            db.put(b"key%010d" % s, VALUE, sync=True)
-
-    def run():
-        ts = [threading.Thread(target=worker, args=(N // THREADS,)) for _ in range(THREADS)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-
+def _peer_8_threads(benchmark, bench_dir, record_latency, name, fresh_connections=False):
+    peers.check(name)
+    ids = itertools.count()
+    db = peers.open_peer(name, bench_dir / "db", durable=True)
     try:
-        benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1)
+        # One writer per thread (sqlite3: a connection each), made once.
+        writers = [db.writer(fresh_connection=fresh_connections) for _ in range(THREADS)]
+        payload = os.urandom(SIZE)
+
+        def make_op(t):
+            put = writers[t]
+            return lambda: put(next(ids), payload)
+
+        _eight_threads(benchmark, make_op, record_latency)
+        assert sum(1 for _ in db.values()) == next(ids)
     finally:
         db.close()
-    _finish(benchmark, "plyvel_8", N // THREADS * THREADS, threads=THREADS)
+
+
+def test_leveldb_plyvel_sync_puts_8_threads(benchmark, bench_dir, bench_case, record_latency):
+    """LevelDB via plyvel: put(sync=True) from 8 threads at once, N per round."""
+    per_round = N // THREADS * THREADS
+    bench_case(S4, peers.label("plyvel", durable=True) + ", 8 threads", records=per_round,
+               record_size=SIZE, threads=THREADS)
+    _peer_8_threads(benchmark, bench_dir, record_latency, "plyvel")
+    _finish(benchmark, "plyvel_8", per_round)
+
+
+def test_walx_log_writer_sync_8_threads(benchmark, bench_dir, bench_case, record_latency):
+    """LogWriter add_record + sync() from 8 threads at once (shared fdatasyncs)."""
+    per_round = N // THREADS * THREADS
+    bench_case(S4, "walx LogWriter add_record + sync(), 8 threads", records=per_round,
+               record_size=SIZE, threads=THREADS)
+    payload = os.urandom(SIZE)
+    with walx.LogWriter(bench_dir / "000001.log") as w:
+        before = w.syncs_total
+
+        def make_op(t):
+            add, sync = w.add_record, w.sync
+
+            def op():
+                add(payload)
+                sync()
+            return op
+
+        _eight_threads(benchmark, make_op, record_latency)
+        records = w.size // (walx.HEADER_SIZE + SIZE)
+        benchmark.extra_info["syncs_per_append"] = round(
+            (w.syncs_total - before) / max(records, 1), 3)
+
+
+def test_rocksdb_sync_puts_8_threads(benchmark, bench_dir, bench_case, record_latency):
+    """RocksDB via rocksdict: put with WriteOptions.sync=True from 8 threads, N per round."""
+    per_round = N // THREADS * THREADS
+    bench_case(S4, peers.label("rocksdict", durable=True) + ", 8 threads",
+               records=per_round, record_size=SIZE, threads=THREADS)
+    _peer_8_threads(benchmark, bench_dir, record_latency, "rocksdict")
+
+
+def test_sqlite_sync_full_8_threads(benchmark, bench_dir, bench_case, record_latency):
+    """sqlite3 WAL mode, synchronous=FULL: one connection per thread, one INSERT
+    per transaction, 8 threads at once (sqlite serialises the writers)."""
+    per_round = N // THREADS * THREADS
+    bench_case(S4, peers.label("sqlite3", durable=True) + ", 8 threads", records=per_round,
+               record_size=SIZE, threads=THREADS)
+    _peer_8_threads(benchmark, bench_dir, record_latency, "sqlite3", fresh_connections=True)
 
 
 def test_zz_report_ratios(capsys):
     """Print the ratios of the rates measured above (run with the others).
     fdatasync latency is noisy on a shared disk: both the ratio of the mean
-    rounds and of the best rounds are shown."""
+    rounds and of the best rounds are shown. benchmarks/run.py prints all of
+    them (and the targets) from the JSON."""
     pairs = [("walx 1 thread / C write+fdatasync loop", "walx_1", "c_loop"),
+             ("walx 1 thread recycled / C write+fdatasync loop", "walx_1_recycled", "c_loop"),
+             ("walx 1 thread preallocated / C write+fdatasync loop", "walx_1_preallocated",
+              "c_loop"),
              ("walx 8 threads / walx 1 thread", "walx_8", "walx_1"),
              ("walx 8 threads / LevelDB (plyvel) 8 threads", "walx_8", "plyvel_8")]
     lines = [f"{label}: mean {RESULTS[a][0] / RESULTS[b][0]:.2f}x "

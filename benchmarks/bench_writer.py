@@ -13,6 +13,8 @@ Implementations (scenario "write <size>", one test each):
 - pywal.PyLogWriter: pure-Python framing, one os.write per record;
 - an os.write loop of N ready-framed records (no framing, no CRC);
 - a C loop of N write(2) calls of the same framed size (the syscall floor).
+
+The embedded-database peers of these scenarios are in bench_peers_write.py.
 """
 
 import itertools
@@ -110,6 +112,8 @@ def test_add_records_batch(benchmark, bench_dir, bench_case, size):
 def test_pure_python_writer(benchmark, bench_dir, bench_case, size):
     """pywal.PyLogWriter.add_record, N times: Python framing, crc32c package, os.write."""
     _describe(bench_case, size, "pure Python (pywal)", baseline="pure_python")
+    if not pywal.HAVE_CRC32C:
+        pytest.skip("crc32c not installed (the pure-Python writer's CRC)")
     payload = os.urandom(size)
 
     def body(path):
@@ -142,6 +146,7 @@ def test_os_write_loop(benchmark, bench_dir, bench_case, size):
 def test_c_write_loop(benchmark, bench_dir, bench_case, c_write_loop, size):
     """A C loop of N write(2) calls of one ready-framed record: the syscall floor."""
     _describe(bench_case, size, "C write(2) loop (pre-framed)", baseline="c_loop")
+    c_write_loop = c_write_loop.require()
     record = pywal.frame(os.urandom(size))[0]
 
     def body(path):

@@ -14,11 +14,22 @@ first of $TMPDIR, /tmp, /var/tmp that is not tmpfs).
 Every benchmark processes a batch of records per round and calls the
 ``bench_case`` fixture first, which names its scenario (the
 pytest-benchmark group) and implementation and records per-record numbers
-in ``extra_info`` afterwards. ``benchmarks/report.py`` reads those.
+in ``extra_info`` afterwards. ``benchmarks/run.py`` (the comparison
+table, JSON, chart and docs/benchmarks.md) and ``benchmarks/report.py``
+read those.
+
+Peers that are not installed (``pip install walx[bench]`` installs them)
+are skipped with the reason "<module> not installed"; when
+``WALX_BENCH_SKIPS`` names a file, every skipped benchmark that had
+described itself is appended to it as a JSON line (scenario, impl, reason),
+so run.py can list it as "not installed" instead of dropping it.
 """
 
 import ctypes
 import fnmatch
+import importlib
+import json
+import math
 import os
 import pathlib
 import shutil
@@ -45,6 +56,32 @@ def pytest_collect_file(file_path, parent):
     return pytest.Module.from_parent(parent, path=file_path)
 
 
+# Run the implementations of one scenario back to back: on a shared machine
+# the load drifts, and ratios between benchmarks run minutes apart would
+# measure the drift. (Scenarios are named at run time by bench_case, so the
+# order is by module, parameter and, for bench_manager.py, test name.)
+_ORDER = {"bench_crc32c": (0, 0), "bench_batch": (1, 0), "bench_writer": (2, 0),
+          "bench_peers_write": (2, 1), "bench_reader": (3, 0), "bench_peers_read": (3, 1),
+          "bench_sync": (4, 0), "bench_manager": (4, 1), "bench_peers_sync": (4, 2),
+          "bench_recover": (6, 0)}
+
+
+def _order_key(item):
+    mod = getattr(item.module, "__name__", "") if hasattr(item, "module") else ""
+    group, sub = _ORDER.get(mod, (7, 0))
+    param = item.callspec.id if hasattr(item, "callspec") else ""
+    name = getattr(item, "originalname", item.name)
+    if mod == "bench_manager" and ("8_threads" in name or name == "test_c_write_fdatasync_loop"
+                                   or name.startswith("test_zz")):
+        group = 5   # S4, after every S3 implementation
+    return (group, param if group in (2, 3) else "", sub)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (_order_key(item), order[id(item)]))
+
+
 def pytest_sessionstart(session):
     # As in tests/conftest.py: under WALX_REQUIRE_INSTALLED=1 (CI), measure
     # the installed walx, never the checkout's.
@@ -67,6 +104,70 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     import walx
     machine_info["walx"] = {"version": walx.__version__, "file": walx.__file__,
                             "crc32c_impl": walx.CRC32C_IMPL}
+    machine_info["peers"] = peer_versions()
+    machine_info["bench_root"] = _bench_root()
+    machine_info["bench_fs"] = filesystem_info(_bench_root())
+    machine_info["quick"] = QUICK
+
+
+def peer_versions():
+    """Versions of the peers (None when not installed) and of the compiler."""
+    import sqlite3
+    out = {"sqlite3": sqlite3.sqlite_version}
+    for name in ("crc32c", "rocksdict", "plyvel", "lmdb"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            out[name] = None
+            continue
+        version = getattr(mod, "__version__", None)
+        if version is None:
+            try:
+                from importlib.metadata import version as dist_version
+                version = dist_version(name)
+            except Exception:
+                version = "?"
+        if name == "plyvel":
+            version += f" (LevelDB {getattr(mod, '__leveldb_version__', '?')})"
+        elif name == "lmdb":
+            version += " (LMDB %d.%d.%d)" % mod.version()
+        elif name == "crc32c":
+            version += " (%s)" % ("hardware" if getattr(mod, "hardware_based", False)
+                                  else "software")
+        out[name] = version
+    cc = os.environ.get("CC", "cc")
+    try:
+        proc = subprocess.run([cc, "--version"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True)
+        out["cc"] = proc.stdout.splitlines()[0] if proc.returncode == 0 else None
+    except OSError:
+        out["cc"] = None
+    return out
+
+
+def require(module, package=None):
+    """Import a peer's module, or skip the benchmark: "<module> not installed"."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pytest.skip(f"{module} not installed (pip install {package or module}, "
+                    f"or the walx[bench] extra)")
+
+
+def pytest_runtest_logreport(report):
+    # A skipped benchmark that described itself (bench_case) becomes a
+    # "not installed" / "skipped" row in run.py's table.
+    path = os.environ.get("WALX_BENCH_SKIPS")
+    if not path or not report.skipped:
+        return
+    props = dict(report.user_properties).get("walx_bench")
+    if not props:
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if reason.startswith("Skipped: "):
+        reason = reason[len("Skipped: "):]
+    with open(path, "a") as f:
+        f.write(json.dumps(dict(props, nodeid=report.nodeid, reason=reason)) + "\n")
 
 
 # ---- where the files go -----------------------------------------------------
@@ -154,7 +255,7 @@ def bench_dir(benchmark):
 
 
 @pytest.fixture
-def bench_case(benchmark):
+def bench_case(benchmark, request):
     """Call before running the benchmark:
 
         bench_case("write 100 B", "walx write-through", records=N, record_size=100)
@@ -162,14 +263,21 @@ def bench_case(benchmark):
     `records` is the number of records (or buffers) one round processes and
     `record_size` the payload bytes of each; `baseline` marks the reference
     implementations that report.py divides by ("c_loop", "pure_python",
-    "os_write"). After the test, extra_info gains the per-record numbers of
-    the median round: ns_per_record, records_per_s and MB_per_s (payload
-    bytes, 10**6 per MB), and records_per_s_best_round from the fastest.
+    "os_write"). `kind` is "walx" or "peer" (default: "walx" when `impl`
+    starts with "walx"); run.py compares every row with the best peer.
+    After the test, extra_info gains the per-record numbers of the median
+    round: ns_per_record, records_per_s and MB_per_s (payload bytes, 10**6
+    per MB), and records_per_s_best_round from the fastest.
     """
     def describe(scenario, impl, *, records, record_size, baseline=None, **extra):
         benchmark.group = scenario
-        benchmark.extra_info.update(scenario=scenario, impl=impl, records_per_round=records,
-                                    record_size=record_size, baseline=baseline, **extra)
+        kind = extra.pop("kind", "walx" if impl.startswith("walx") else "peer")
+        benchmark.extra_info.update(scenario=scenario, impl=impl, kind=kind,
+                                    records_per_round=records, record_size=record_size,
+                                    baseline=baseline, **extra)
+        request.node.user_properties.append(
+            ("walx_bench", {"scenario": scenario, "impl": impl, "kind": kind,
+                            "name": request.node.name}))
 
     yield describe
     stats = benchmark.stats  # None with --benchmark-disable
@@ -185,12 +293,58 @@ def bench_case(benchmark):
         )
 
 
+# ---- latency percentiles (durable scenarios) -------------------------------
+
+#: Operations timed one by one for the percentiles, per benchmark.
+LATENCY_OPS = 50 if QUICK else 2000
+
+
+def percentile_us(sorted_ns, p):
+    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
+    if not sorted_ns:
+        return None
+    rank = math.ceil(round(p * len(sorted_ns) / 100, 9))
+    return sorted_ns[max(0, min(len(sorted_ns) - 1, rank - 1))] / 1000.0
+
+
+def latency_summary(samples_ns):
+    s = sorted(samples_ns)
+    return {"ops": len(s),
+            "p50": percentile_us(s, 50), "p99": percentile_us(s, 99),
+            "p99.9": percentile_us(s, 99.9),
+            "mean": round(sum(s) / len(s) / 1000.0, 3) if s else None,
+            "max": s[-1] / 1000.0 if s else None}
+
+
+@pytest.fixture
+def record_latency(benchmark):
+    """record_latency(samples_ns): per-operation times (time.perf_counter_ns
+    deltas, taken in a separate loop after the timed rounds) become
+    extra_info["latency_us"] = {ops, p50, p99, p99.9, mean, max}."""
+    def record(samples_ns):
+        benchmark.extra_info["latency_us"] = latency_summary(samples_ns)
+    return record
+
+
+def timed_ops(op, n, clock=None):
+    """Call op(i) for i in range(n); return the n durations in ns."""
+    import time
+    clock = clock or time.perf_counter_ns
+    out = [0] * n
+    for i in range(n):
+        t0 = clock()
+        op(i)
+        out[i] = clock() - t0
+    return out
+
+
 # ---- the C write(2) loop baseline -------------------------------------------
 
 C_LOOP_SOURCE = r"""
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef O_CLOEXEC
@@ -201,12 +355,21 @@ C_LOOP_SOURCE = r"""
  * one write(2) per record, then closes it; with `sync_each`, fdatasync(2)
  * after every write. Returns 0 or -errno. This is the floor: what the
  * syscalls alone cost, with no framing and no CRC. */
-int walx_bench_write_loop(const char *path, const char *buf, long len, long n,
-                          int sync_each) {
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The same; when `lat_ns` is not NULL, the duration of each write (+
+ * fdatasync) in ns goes to lat_ns[i] (the latency percentiles). */
+int walx_bench_write_loop_lat(const char *path, const char *buf, long len, long n,
+                              int sync_each, long long *lat_ns) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
     for (long i = 0; i < n; i++) {
+        long long t0 = lat_ns ? now_ns() : 0;
         long off = 0;
         while (off < len) {
             ssize_t w = write(fd, buf + off, (size_t)(len - off));
@@ -224,8 +387,15 @@ int walx_bench_write_loop(const char *path, const char *buf, long len, long n,
             close(fd);
             return -e;
         }
+        if (lat_ns)
+            lat_ns[i] = now_ns() - t0;
     }
     return close(fd) == 0 ? 0 : -errno;
+}
+
+int walx_bench_write_loop(const char *path, const char *buf, long len, long n,
+                          int sync_each) {
+    return walx_bench_write_loop_lat(path, buf, len, n, sync_each, 0);
 }
 """
 
@@ -233,11 +403,17 @@ int walx_bench_write_loop(const char *path, const char *buf, long len, long n,
 class CWriteLoop:
     """ctypes wrapper of walx_bench_write_loop (compiled at benchmark time)."""
 
+    def require(self):
+        return self
+
     def __init__(self, lib):
         self._fn = lib.walx_bench_write_loop
         self._fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
                              ctypes.c_int]
         self._fn.restype = ctypes.c_int
+        self._lat = lib.walx_bench_write_loop_lat
+        self._lat.argtypes = self._fn.argtypes + [ctypes.POINTER(ctypes.c_longlong)]
+        self._lat.restype = ctypes.c_int
 
     def __call__(self, path, record, n, sync_each=False):
         """Write `record` `n` times to a new file at `path` (GIL released)."""
@@ -245,23 +421,49 @@ class CWriteLoop:
         if rc:
             raise OSError(-rc, os.strerror(-rc), str(path))
 
+    def latencies(self, path, record, n, sync_each=False):
+        """As calling it, and return each write(+fdatasync)'s duration in ns
+        (clock_gettime(CLOCK_MONOTONIC) in C)."""
+        lat = (ctypes.c_longlong * n)()
+        rc = self._lat(os.fsencode(path), record, len(record), n, 1 if sync_each else 0, lat)
+        if rc:
+            raise OSError(-rc, os.strerror(-rc), str(path))
+        return list(lat)
 
-@pytest.fixture(scope="session")
-def c_write_loop(tmp_path_factory):
-    """The C write(2) loop, built with the system compiler ($CC or cc) into a
-    tiny shared library; the benchmark is skipped when there is none."""
+
+class CWriteLoopUnavailable:
+    """What the c_write_loop fixture gives when the loop cannot be built."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def require(self):
+        pytest.skip(self.reason)
+
+
+def _build_c_write_loop(d):
     cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        pytest.skip(f"no C compiler ({cc!r} not on PATH): the C write(2) loop baseline "
-                    f"is skipped; install gcc or set CC")
     if sys.platform == "win32":
-        pytest.skip("the C write(2) loop baseline is POSIX-only")
-    d = tmp_path_factory.mktemp("c_write_loop")
+        return CWriteLoopUnavailable("the C write(2) loop baseline is POSIX-only")
+    if shutil.which(cc) is None:
+        return CWriteLoopUnavailable(
+            f"C compiler not installed ({cc!r} not on PATH): the C write(2) loop "
+            f"baseline is skipped; install gcc or set CC")
     src, lib = d / "loop.c", d / "libwalxbenchloop.so"
     src.write_text(C_LOOP_SOURCE)
     proc = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(src)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot build the C write(2) loop baseline with {cc}:\n{proc.stdout}")
+        return CWriteLoopUnavailable(
+            f"cannot build the C write(2) loop baseline with {cc}:\n{proc.stdout}")
     return CWriteLoop(ctypes.CDLL(str(lib)))
+
+
+@pytest.fixture(scope="session")
+def c_write_loop(tmp_path_factory):
+    """The C write(2) loop, built with the system compiler ($CC or cc) into a
+    tiny shared library at benchmark time. Call ``c_write_loop.require()``
+    after ``bench_case``: it returns the loop, or skips the benchmark (with
+    the reason, which run.py shows) when there is no compiler."""
+    return _build_c_write_loop(tmp_path_factory.mktemp("c_write_loop"))

@@ -13,12 +13,24 @@ The reader is deliberately simple: it stops at a clean end (EOF, zero fill,
 a block trailer, a torn record at the very end), raises ``ValueError`` for
 any other damage, and does not check recyclable records' log numbers. The
 recovery modes are walx's job.
+
+``encode_batch``/``decode_batch`` are the WriteBatch codec (format.md) in
+pure Python (``struct`` and varints), the peer of ``walx.WriteBatch``.
+
+Without the ``crc32c`` package, ``HAVE_CRC32C`` is False and framing falls
+back to ``walx.crc32c`` (so other benchmarks can still pre-frame records);
+the pure-Python benchmarks skip themselves then.
 """
 
 import os
 import struct
 
-from crc32c import crc32c as _crc32c
+try:
+    from crc32c import crc32c as _crc32c
+    HAVE_CRC32C = True
+except ImportError:  # the pure-Python benchmarks skip; framing still works
+    from walx import crc32c as _crc32c
+    HAVE_CRC32C = False
 
 BLOCK_SIZE = 32768
 HEADER_SIZE = 7
@@ -172,3 +184,70 @@ class PyLogReader:
                     chain = None
             elif not kind & 0x80 and kind not in (10, 11, 130, 131):
                 raise ValueError(f"unknown record type {kind} at offset {at}")
+
+
+# ---- WriteBatch codec (format.md: sequence:u64 count:u32 record{count}) ----
+
+_BATCH_HEADER = struct.Struct("<QI")
+
+
+def _varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def encode_batch(sequence, ops):
+    """Encode [(op, key, value), ...] (op 1 = put, 0 = delete) as a batch."""
+    parts = [_BATCH_HEADER.pack(sequence, len(ops))]
+    append = parts.append
+    for op, key, value in ops:
+        append(bytes((op,)))
+        append(_varint(len(key)))
+        append(key)
+        append(_varint(len(value)))
+        append(value)
+    return b"".join(parts)
+
+
+def decode_batch(data):
+    """Decode a batch: (sequence, [(op, key, value), ...]); ValueError on bad input."""
+    data = bytes(data)
+    n = len(data)
+    if n < 12:
+        raise ValueError("batch shorter than its 12-byte header")
+    sequence, count = _BATCH_HEADER.unpack_from(data, 0)
+    pos = 12
+    ops = []
+    for _ in range(count):
+        if pos >= n:
+            raise ValueError("batch ends before its count")
+        op = data[pos]
+        if op > 1:
+            raise ValueError(f"unknown op {op}")
+        pos += 1
+        lengths = []
+        for _field in (0, 1):
+            v = shift = 0
+            while True:
+                if pos >= n or shift > 63:
+                    raise ValueError("bad varint")
+                b = data[pos]
+                pos += 1
+                v |= (b & 0x7F) << shift
+                if b < 0x80:
+                    break
+                shift += 7
+            if pos + v > n:
+                raise ValueError("length past the end")
+            lengths.append(pos)
+            lengths.append(v)
+            pos += v
+        ops.append((op, data[lengths[0]:lengths[0] + lengths[1]],
+                    data[lengths[2]:lengths[2] + lengths[3]]))
+    if pos != n:
+        raise ValueError("trailing bytes after the batch")
+    return sequence, ops

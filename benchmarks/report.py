@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Run the walx benchmarks and print the table the team reports.
+"""Run the walx benchmarks and print a flat table of rates and baseline ratios.
+
+(``benchmarks/run.py`` is the comparison report: per-scenario tables with
+the ratio to the best peer, the targets, JSON, the chart and
+docs/benchmarks.md. This script stays as the quick flat view.)
 
     python benchmarks/report.py [--quick] [--best] [--json FILE] [PYTEST ARGS ...]
 
@@ -19,9 +23,9 @@ round, which filters out a noisy disk's stalls). MB/s counts payload bytes,
 the report works, the numbers mean little). ``--json FILE`` keeps the raw
 pytest-benchmark JSON. Other arguments go to pytest (for example ``-k read``).
 
-Benchmarks that do not use the ``bench_case`` fixture (bench_manager.py) are
-shown with their test name as the implementation and their module as the
-scenario; their per-round count is read from extra_info when present.
+Benchmarks that do not use the ``bench_case`` fixture are shown with their
+test name as the implementation and their module as the scenario; their
+per-round count is read from extra_info when present.
 """
 
 import argparse
