@@ -595,3 +595,9 @@ def test_console_script(tmp_path):
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert ": ok: 23 records" in p.stdout
+
+
+def test_bench_compare_outside_a_source_checkout_exits_2(tmp_path, capsys):
+    assert main(["bench", "--compare", "--repo", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "benchmarks/run.py" in err and str(tmp_path) in err

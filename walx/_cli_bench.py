@@ -87,8 +87,26 @@ def _check(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
+def _compare(args: argparse.Namespace) -> int:
+    """Run benchmarks/run.py of a source checkout (wheels do not ship it)."""
+    import runpy
+
+    repo = os.path.abspath(args.repo or os.getcwd())
+    script = os.path.join(repo, "benchmarks", "run.py")
+    if not os.path.isfile(script):
+        _err("bench", f"{script}: not found; --compare runs the benchmark suite of a "
+                      "walx source checkout (give it with --repo)")
+        return EXIT_ERROR
+    argv = ["--repeat", str(args.repeat)] + (["--quick"] if args.quick else [])
+    run_main = runpy.run_path(script)["main"]
+    rc = run_main(argv)
+    return int(rc or 0)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Append (and sync) --count records from --threads threads; print the rates."""
+    if args.compare:
+        return _compare(args)
     problem = _check(args)
     if problem:
         _err("bench", problem)
