@@ -598,6 +598,6 @@ def test_console_script(tmp_path):
 
 
 def test_bench_compare_outside_a_source_checkout_exits_2(tmp_path, capsys):
-    assert main(["bench", "--compare", "--repo", str(tmp_path)]) == 2
+    assert _cli.main(["bench", "--compare", "--repo", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "benchmarks/run.py" in err and str(tmp_path) in err
