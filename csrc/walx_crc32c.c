@@ -15,10 +15,13 @@ static int tables_ready;
 
 static uint32_t crc_shift(uint32_t crc, int which);
 
-/* Stream length of the long interleaved loop (bytes). */
+/* Stream lengths of the interleaved loops (bytes). */
 #define LONG_STRIDE 4096
-/* Zero-byte runs the combining tables advance over, indexed by `which`. */
-static const size_t shift_lengths[4] = {256, 512, LONG_STRIDE, 2 * LONG_STRIDE};
+#define MID_STRIDE 1024
+/* Zero-byte runs the combining tables advance over, indexed by `which`:
+ * one and two strides of 256, MID_STRIDE and LONG_STRIDE bytes. */
+static const size_t shift_lengths[6] = {256, 512, MID_STRIDE, 2 * MID_STRIDE,
+                                        LONG_STRIDE, 2 * LONG_STRIDE};
 
 static void build_tables(void) {
     for (uint32_t i = 0; i < 256; i++) {
@@ -88,18 +91,23 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
     }
     /* Three independent streams hide the instruction's 3-cycle latency;
      * long strides make the combining step rare. */
-    while (n >= 3 * LONG_STRIDE) {
-        uint64_t c1 = 0, c2 = 0;
-        for (int i = 0; i < LONG_STRIDE; i += 8) {
-            c = _mm_crc32_u64(c, load_le64(p + i));
-            c1 = _mm_crc32_u64(c1, load_le64(p + LONG_STRIDE + i));
-            c2 = _mm_crc32_u64(c2, load_le64(p + 2 * LONG_STRIDE + i));
-        }
-        /* Combine: advance c over 2 strides and c1 over 1 of zeros. */
-        c = crc_shift((uint32_t)c, 3) ^ crc_shift((uint32_t)c1, 2) ^ (uint32_t)c2;
-        p += 3 * LONG_STRIDE;
-        n -= 3 * LONG_STRIDE;
+#define X86_STREAMS(STRIDE, SHIFT1, SHIFT2)                                      \
+    while (n >= 3 * (STRIDE)) {                                                 \
+        uint64_t c1 = 0, c2 = 0;                                                \
+        for (int i = 0; i < (STRIDE); i += 8) {                                 \
+            c = _mm_crc32_u64(c, load_le64(p + i));                             \
+            c1 = _mm_crc32_u64(c1, load_le64(p + (STRIDE) + i));                \
+            c2 = _mm_crc32_u64(c2, load_le64(p + 2 * (STRIDE) + i));            \
+        }                                                                       \
+        /* Combine: advance c over 2 strides and c1 over 1 of zeros. */         \
+        c = crc_shift((uint32_t)c, SHIFT2) ^ crc_shift((uint32_t)c1, SHIFT1) ^ \
+            (uint32_t)c2;                                                       \
+        p += 3 * (STRIDE);                                                      \
+        n -= 3 * (STRIDE);                                                      \
     }
+    X86_STREAMS(LONG_STRIDE, 4, 5)
+    X86_STREAMS(MID_STRIDE, 2, 3)
+#undef X86_STREAMS
     while (n >= 3 * 256) {
         uint64_t c1 = 0, c2 = 0;
         for (int i = 0; i < 256; i += 8) {
@@ -145,17 +153,21 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
         c = __crc32cb(c, *p++);
         n--;
     }
-    while (n >= 3 * LONG_STRIDE) {
-        uint32_t c1 = 0, c2 = 0;
-        for (int i = 0; i < LONG_STRIDE; i += 8) {
-            c = __crc32cd(c, load_le64(p + i));
-            c1 = __crc32cd(c1, load_le64(p + LONG_STRIDE + i));
-            c2 = __crc32cd(c2, load_le64(p + 2 * LONG_STRIDE + i));
-        }
-        c = crc_shift(c, 3) ^ crc_shift(c1, 2) ^ c2;
-        p += 3 * LONG_STRIDE;
-        n -= 3 * LONG_STRIDE;
+#define ARM_STREAMS(STRIDE, SHIFT1, SHIFT2)                                      \
+    while (n >= 3 * (STRIDE)) {                                                 \
+        uint32_t c1 = 0, c2 = 0;                                                \
+        for (int i = 0; i < (STRIDE); i += 8) {                                 \
+            c = __crc32cd(c, load_le64(p + i));                                 \
+            c1 = __crc32cd(c1, load_le64(p + (STRIDE) + i));                    \
+            c2 = __crc32cd(c2, load_le64(p + 2 * (STRIDE) + i));                \
+        }                                                                       \
+        c = crc_shift(c, SHIFT2) ^ crc_shift(c1, SHIFT1) ^ c2;                  \
+        p += 3 * (STRIDE);                                                      \
+        n -= 3 * (STRIDE);                                                      \
     }
+    ARM_STREAMS(LONG_STRIDE, 4, 5)
+    ARM_STREAMS(MID_STRIDE, 2, 3)
+#undef ARM_STREAMS
     while (n >= 3 * 256) {
         uint32_t c1 = 0, c2 = 0;
         for (int i = 0; i < 256; i += 8) {
@@ -184,7 +196,7 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
 
 /* shift_table[w][k][b]: the effect of byte b at position k of a 32-bit
  * register advanced over shift_lengths[w] zero bytes. */
-static uint32_t shift_table[4][4][256];
+static uint32_t shift_table[6][4][256];
 
 static uint32_t gf2_times(const uint32_t *mat, uint32_t vec) {
     uint32_t sum = 0;
@@ -237,7 +249,7 @@ static void zeros_operator(uint32_t *out, size_t len) {
 }
 
 static void build_shift_tables(void) {
-    for (int w = 0; w < 4; w++) {
+    for (int w = 0; w < 6; w++) {
         uint32_t op[32];
         zeros_operator(op, shift_lengths[w]);
         for (int k = 0; k < 4; k++)
@@ -261,7 +273,7 @@ static int hw_ok;
 
 static int self_check(crc_fn f) {
     static const uint8_t check[] = "123456789";
-    static uint8_t big[3 * LONG_STRIDE + 3 * 256 + 37];
+    static uint8_t big[3 * LONG_STRIDE + 3 * MID_STRIDE + 3 * 256 + 37];
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (uint8_t)(i * 131 + 7);
     return f(0, check, 9) == 0xe3069283u &&
