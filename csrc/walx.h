@@ -153,6 +153,17 @@ size_t walx_frame_some(uint32_t *block_offset, int recyclable,
                        size_t *done, int *started, uint8_t *out,
                        size_t out_cap);
 
+/* Plans the framing of payload[0..n) from `*block_offset` without copying
+ * it: sets *pad (zero bytes of block trailer before the first fragment;
+ * only the first fragment can need one) and, per fragment i, its header
+ * in headers[i * header_size ...] and its payload length in frag_len[i].
+ * Returns the number of fragments and advances *block_offset, or returns 0
+ * and changes nothing when more than `max_frags` would be needed. */
+size_t walx_frame_plan(uint32_t *block_offset, int recyclable, uint32_t log_number,
+                       const uint8_t *payload, size_t n, size_t *pad /* OUT */,
+                       uint8_t *headers /* OUT */, size_t *frag_len /* OUT */,
+                       size_t max_frags);
+
 /* Parses the physical record at `p`. `block_left` is the number of bytes
  * from `p` to the end of its block; `avail` (<= block_left) is how many of
  * them exist. `header_kind` is the file's header size once known (7 or 11)
@@ -267,6 +278,12 @@ void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
  * writer's state is indeterminate: callers poison it. */
 int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n,
                     uint64_t *offset /* OUT */);
+/* Write-through without copying: frames the headers of one record and
+ * writes headers and payload with writev(2). Returns 1 (nothing done) when
+ * bytes are buffered or the record has too many fragments; the caller then
+ * uses walx_writer_add. */
+int walx_writer_add_direct(walx_writer *w, const uint8_t *data, size_t n,
+                           uint64_t *offset /* OUT */);
 /* Hands the buffered bytes to the OS when there are at least w->flush_at
  * of them (1 for a write-through writer). */
 int walx_writer_maybe_flush(walx_writer *w);

@@ -92,6 +92,51 @@ size_t walx_frame_some(uint32_t *block_offset, int recyclable,
     return w;
 }
 
+size_t walx_frame_plan(uint32_t *block_offset, int recyclable, uint32_t log_number,
+                       const uint8_t *payload, size_t n, size_t *pad,
+                       uint8_t *headers, size_t *frag_len, size_t max_frags) {
+    const size_t hs = recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
+    const uint32_t base = recyclable ? WALX_RECYCLABLE_FULL - WALX_FULL : 0;
+    size_t off = *block_offset;
+    size_t first_pad = 0;
+    if (WALX_BLOCK_SIZE - off < hs) {
+        first_pad = WALX_BLOCK_SIZE - off;
+        off = 0;
+    }
+    /* Count first: the plan is all or nothing. */
+    size_t room = WALX_BLOCK_SIZE - off - hs;
+    size_t frags = n <= room ? 1 : 1 + (n - room + WALX_BLOCK_SIZE - hs - 1) / (WALX_BLOCK_SIZE - hs);
+    if (frags > max_frags)
+        return 0;
+    size_t pos = 0;
+    for (size_t i = 0; i < frags; i++) {
+        size_t avail = WALX_BLOCK_SIZE - off - hs;
+        size_t len = n - pos < avail ? n - pos : avail;
+        int first = i == 0, last = i + 1 == frags;
+        uint32_t type = first && last ? WALX_FULL
+                        : first       ? WALX_FIRST
+                        : last        ? WALX_LAST
+                                      : WALX_MIDDLE;
+        uint8_t *h = headers + i * hs;
+        h[4] = (uint8_t)len;
+        h[5] = (uint8_t)(len >> 8);
+        h[6] = (uint8_t)(type + base);
+        if (recyclable)
+            walx_encode_fixed32(h + 7, log_number);
+        uint32_t crc = walx_crc32c_extend(0, h + 6, hs - 6);
+        crc = walx_crc32c_extend(crc, payload + pos, len);
+        walx_encode_fixed32(h, walx_mask_crc(crc));
+        frag_len[i] = len;
+        pos += len;
+        off += hs + len;
+        if (off == WALX_BLOCK_SIZE)
+            off = 0;
+    }
+    *pad = first_pad;
+    *block_offset = (uint32_t)off;
+    return frags;
+}
+
 static int is_recyclable_type(uint32_t t) {
     return (t >= WALX_RECYCLABLE_FULL && t <= WALX_RECYCLABLE_LAST) ||
            t == WALX_RECYCLABLE_TIMESTAMP_SIZE || t == WALX_RECYCLABLE_PREDECESSOR_INFO;

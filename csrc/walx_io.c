@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "walx.h"
@@ -333,6 +334,80 @@ int walx_writer_flush(walx_writer *w) {
     if (rc == 0)
         w->buf_len = 0;
     return rc;
+}
+
+/* writev(2) until every byte is written; consumes `iov`. */
+static int writev_all(int fd, struct iovec *iov, int cnt) {
+    while (cnt > 0) {
+        ssize_t w;
+        int f = fault_check(WALX_FAULT_WRITE);
+        if (WALX_UNLIKELY(f < 0)) {
+            errno = -f;
+            w = -1;
+        } else if (WALX_UNLIKELY(f == 1) && iov[0].iov_len > 1) {
+            w = write(fd, iov[0].iov_base, iov[0].iov_len / 2); /* a short write */
+        } else {
+            w = writev(fd, iov, cnt);
+        }
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        size_t done = (size_t)w;
+        while (cnt > 0 && done >= iov[0].iov_len) {
+            done -= iov[0].iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov[0].iov_base = (uint8_t *)iov[0].iov_base + done;
+            iov[0].iov_len -= done;
+        }
+    }
+    return 0;
+}
+
+/* Fragments one direct write covers: 31 full blocks, ~1 MB. */
+#define DIRECT_FRAGS 32
+
+int walx_writer_add_direct(walx_writer *w, const uint8_t *data, size_t n,
+                           uint64_t *offset) {
+    static const uint8_t zeros[WALX_RECYCLABLE_HEADER_SIZE];
+    uint8_t headers[DIRECT_FRAGS * WALX_RECYCLABLE_HEADER_SIZE];
+    size_t frag_len[DIRECT_FRAGS];
+    struct iovec iov[1 + 2 * DIRECT_FRAGS];
+    size_t pad = 0;
+    if (w->buf_len)
+        return 1;
+    uint32_t off = w->block_offset;
+    size_t frags = walx_frame_plan(&off, w->recyclable, w->log_number, data, n, &pad,
+                                   headers, frag_len, DIRECT_FRAGS);
+    if (frags == 0)
+        return 1;
+    size_t hs = w->recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
+    int cnt = 0;
+    size_t total = pad, pos = 0;
+    if (pad)
+        iov[cnt++] = (struct iovec){(void *)zeros, pad};
+    for (size_t i = 0; i < frags; i++) {
+        iov[cnt++] = (struct iovec){headers + i * hs, hs};
+        if (frag_len[i])
+            iov[cnt++] = (struct iovec){(void *)(data + pos), frag_len[i]};
+        pos += frag_len[i];
+        total += hs + frag_len[i];
+    }
+    /* As with a buffered write, a failure leaves an unknown prefix of the
+     * record in the file: the caller poisons the writer. */
+    int rc = writev_all(w->fd, iov, cnt);
+    if (rc < 0)
+        return rc;
+    *offset = w->size + pad;
+    w->size += total;
+    w->block_offset = off;
+    return 0;
 }
 
 int walx_writer_maybe_flush(walx_writer *w) {

@@ -139,5 +139,7 @@ cdef extern from "walx.h" nogil:
                            int close_after)
 
     int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *offset)
+    int walx_writer_add_direct(walx_writer *w, const uint8_t *data, size_t n,
+                               uint64_t *offset)
     int walx_writer_maybe_flush(walx_writer *w)
     int walx_writer_flush(walx_writer *w)

@@ -5,6 +5,9 @@
 # and written in pieces of this size.
 cdef enum:
     _WRITE_THROUGH_BUFFER = 4 * WALX_BLOCK_SIZE
+    # From this size on, write-through records are not copied (writev);
+    # below it one copy and write(2) are cheaper.
+    _DIRECT_MIN = 1024
 
 # The user-space buffer is allocated up front; beyond this it would only
 # delay writes and waste memory.
@@ -205,9 +208,15 @@ cdef class LogWriter:
         elif self._poison_rc:
             rc = self._poison_rc
         else:
-            rc = walx_writer_add(&self._st, data, n, offset)
-            if rc == 0:
-                rc = walx_writer_maybe_flush(&self._st)
+            rc = 1
+            if self._st.flush_at == 1 and n >= _DIRECT_MIN:
+                # Write-through of a larger record: writev the payload in
+                # place instead of copying it into the buffer.
+                rc = walx_writer_add_direct(&self._st, data, n, offset)
+            if rc == 1:
+                rc = walx_writer_add(&self._st, data, n, offset)
+                if rc == 0:
+                    rc = walx_writer_maybe_flush(&self._st)
             if rc < 0:
                 self._poison_rc = rc
         pthread_mutex_unlock(&self._lock)
