@@ -120,16 +120,31 @@ def test_torn_tail_in_middle_file_then_reopen(wal_dir):
     p2 = log_path(wal_dir, 2)
     start6 = spans_of(p2)[-1][0]
     os.truncate(p2, start6 + 3)                      # the crash: batch 6 torn
+    torn = p2.read_bytes()
     m, rec = walx.WalManager.recover_and_open(wal_dir)
     with m:
         assert m.log_number == 3 and rec.max_seq == 5
+        assert rec.corruptions == [walx.Corruption(str(p2), start6, 3,
+                                                   "incomplete: truncated record header")]
+        # The dropped tail leaves the log set; the original is kept.
+        assert rec.quarantined == [str(p2) + ".broken"]
+        assert p2.read_bytes() == torn[:start6]
+        assert (wal_dir / "000002.wal.broken").read_bytes() == torn
         for s in (6, 7, 8):                          # continues from seq 5
             m.append(batch(s, tag=b"new"))
-    expect = [("000002.wal", start6, 3, "incomplete: truncated record header")]
+    for mode in walx.RecoveryMode:                   # even ABSOLUTE: nothing is damaged now
+        assert recover(wal_dir, mode) == (list(range(1, 9)), []), mode
+
+
+def test_recover_from_dir_changes_no_file(wal_dir):
+    manager_files(wal_dir, [[batch(1), batch(2), batch(3)]])
+    p1 = log_path(wal_dir, 1)
+    os.truncate(p1, p1.stat().st_size - 2)
+    before = {f.name: f.read_bytes() for f in wal_dir.iterdir()}
     for mode in (TOL, PIT, SKIP):
-        assert recover(wal_dir, mode) == (list(range(1, 9)), expect), mode
-    e = recover_raises(wal_dir, ABS)
-    assert (e.path, e.offset) == (str(p2), start6)
+        walx.WalManager.recover_from_dir(wal_dir, mode=mode)
+        list(walx.WalManager.iter_recover(wal_dir, mode=mode))
+    assert {f.name: f.read_bytes() for f in wal_dir.iterdir()} == before
 
 
 def test_point_in_time_resumes_only_at_the_continuing_file(wal_dir):

@@ -27,17 +27,22 @@ class Recovery:
 
     batches: list[WriteBatch]; max_seq: int; max_log_number: int;
     corruptions: list[Corruption] (every dropped range: file, offset, size,
-    reason); files: list[(log_number, path, max_seq)] of the logs read.
+    reason); files: list[(log_number, path, max_seq)] of the logs kept;
+    quarantined: the NAME.broken copies of what was dropped (see
+    WalManager.recover_and_open).
     """
 
-    __slots__ = ("batches", "max_seq", "max_log_number", "corruptions", "files")
+    __slots__ = ("batches", "max_seq", "max_log_number", "corruptions", "files",
+                 "quarantined")
 
-    def __init__(self, batches, max_seq, max_log_number, corruptions, files):
+    def __init__(self, batches, max_seq, max_log_number, corruptions, files,
+                 quarantined=()):
         self.batches = batches
         self.max_seq = max_seq
         self.max_log_number = max_log_number
         self.corruptions = corruptions
         self.files = files
+        self.quarantined = list(quarantined)
 
     def __repr__(self):
         return (f"<walx.Recovery batches={len(self.batches)} max_seq={self.max_seq} "
@@ -78,6 +83,10 @@ class _Recoverer:
         self.mode = _check_mode(mode)
         self.corruptions = []
         self.files = []           # (log_number, path, max_seq in that file)
+        # What recover_and_open does to make the recovered state the state
+        # on disk: ("cut", path, end) for a dropped damaged tail,
+        # ("drop", path) for a log POINT_IN_TIME passed over.
+        self.settle = []
         self.max_seq = 0
         self.max_log_number = 0
         self.replayed = 0
@@ -109,7 +118,7 @@ class _Recoverer:
                             "after earlier damage (POINT_IN_TIME)"))
                         _log.warning("WAL %s skipped after earlier damage (POINT_IN_TIME)",
                                      path)
-                        self.files.append((log_number, path, 0))
+                        self.settle.append(("drop", path))
                         continue
                     stopped = False
                     batch = first
@@ -127,10 +136,55 @@ class _Recoverer:
                     batch = reader.read_record()
                 if pit and reader.corruptions:
                     stopped = True
+                if reader.corruptions and reader.end_offset < reader.file_size:
+                    self.settle.append(("cut", path, reader.end_offset))
             finally:
                 self.corruptions.extend(reader.corruptions)
                 reader.close()
             self.files.append((log_number, path, file_max))
+
+
+def _broken_name(path, bint unique):
+    """NAME.broken, or with `unique` the first free NAME.broken[.N]."""
+    broken = path + ".broken"
+    k = 0
+    while unique and os.path.exists(broken):
+        k += 1
+        broken = f"{path}.broken.{k}"
+    return broken
+
+
+def _cut_keeping_copy(path, uint64_t end, bint unique):
+    """Truncate `path` to `end`, after copying the original to NAME.broken
+    durably: a crash at any point leaves either the whole file or its copy."""
+    import shutil
+    broken = _broken_name(path, unique)
+    shutil.copy2(path, broken)
+    _fsync_path(broken)
+    _truncate_durably(path, end)
+    return broken
+
+
+def _settle(r):
+    """Make what recovery dropped gone from the log set, so the next
+    recovery replays exactly what this one did plus what comes after (a
+    damaged tail left in place would stop a later POINT_IN_TIME recovery
+    before the logs written since). Returns the NAME.broken paths kept."""
+    kept = []
+    for action in r.settle:
+        path = str(action[1])
+        if action[0] == "cut":
+            kept.append(_cut_keeping_copy(path, action[2], True))
+            _log.warning("cut the dropped tail of %s at offset %d (original kept as %s)",
+                         path, action[2], kept[-1])
+        else:
+            broken = _broken_name(path, True)
+            _rename(path, broken)
+            kept.append(broken)
+            _log.warning("moved %s, which recovery passed over, to %s", path, broken)
+    if kept:
+        _sync_dir_of(r.directory)
+    return kept
 
 
 def _unlink(path):
@@ -764,8 +818,12 @@ cdef class WalManager:
         """Recover `dir`, open log max_log_number + 1 and register each recovered
         log as closed with its own max sequence. Returns (manager, Recovery).
 
-        The directory is locked before recovery starts. `options` are the
-        keyword options of WalManager.
+        The directory is locked before recovery starts. Before the new log
+        is opened, what recovery dropped leaves the log set: a dropped
+        damaged tail is cut (the original kept as NAME.broken) and a log
+        that POINT_IN_TIME passed over is renamed to NAME.broken, so the
+        next recovery replays exactly what this one did plus what is
+        appended after it. `options` are the keyword options of WalManager.
         """
         cdef WalManager m = WalManager.__new__(WalManager)
         unknown = set(options) - {"sync", "buffer_size", "recyclable",
@@ -780,7 +838,8 @@ cdef class WalManager:
         try:
             r = _Recoverer(m._dir, mode)
             batches = list(r)
-            m._open_log(r.max_log_number + 1 if r.files else 1)
+            kept = _settle(r)
+            m._open_log(r.max_log_number + 1 if r.max_log_number else 1)
             for n, _path, file_max in r.files:
                 m._closed_logs.append((n, file_max))
         except BaseException:
@@ -792,7 +851,8 @@ cdef class WalManager:
         _log.info("recovered %d batches from %d WAL files in %s (max seq %d, "
                   "%d damaged ranges)", len(batches), len(r.files), m._dir, r.max_seq,
                   len(r.corruptions))
-        return m, Recovery(batches, r.max_seq, r.max_log_number, r.corruptions, r.files)
+        return m, Recovery(batches, r.max_seq, r.max_log_number, r.corruptions, r.files,
+                           kept)
 
 
 def repair(path, *, dry_run=False):
@@ -865,13 +925,7 @@ def _repair_file(path, bint dry_run):
         Corruption(path, end, size - end, "end of log: bytes after the last valid record")]
     if dry_run:
         return found
-    import shutil
-    broken = path + ".broken"
-    # Keep the original first, durably, so a crash during the cut loses
-    # nothing: either the file is whole, or its copy is.
-    shutil.copy2(path, broken)
-    _fsync_path(broken)
-    _truncate_durably(path, end)
+    broken = _cut_keeping_copy(path, end, False)
     _sync_dir_of(os.path.dirname(os.path.abspath(path)))
     _log.warning("repaired %s: cut %d bytes at offset %d (original kept as %s)",
                  path, size - end, end, broken)

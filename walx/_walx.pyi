@@ -175,6 +175,7 @@ class Recovery:
     max_log_number: int
     corruptions: list[Corruption]
     files: list[tuple[int, pathlib.Path, int]]
+    quarantined: list[str]
     def __init__(
         self,
         batches: list[WriteBatch],
@@ -182,6 +183,7 @@ class Recovery:
         max_log_number: int,
         corruptions: list[Corruption],
         files: list[tuple[int, pathlib.Path, int]],
+        quarantined: Iterable[str] = (),
     ) -> None: ...
 
 @final
