@@ -99,8 +99,9 @@ static int open_retry(const char *path, int flags, mode_t mode) {
     return fd < 0 ? -errno : fd;
 }
 
-int walx_open_append(const char *path, int *fd, uint64_t *size) {
-    int f = open_retry(path, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
+/* Opens `path` and reads its size; a directory is -EISDIR. */
+static int open_sized(const char *path, int flags, mode_t mode, int *fd, uint64_t *size) {
+    int f = open_retry(path, flags | O_CLOEXEC, mode);
     if (f < 0)
         return f;
     int rc = fstat_size(f, size);
@@ -110,32 +111,25 @@ int walx_open_append(const char *path, int *fd, uint64_t *size) {
     }
     *fd = f;
     return 0;
+}
+
+int walx_open_append(const char *path, int *fd, uint64_t *size) {
+    return open_sized(path, O_CREAT | O_WRONLY | O_APPEND, 0644, fd, size);
 }
 
 int walx_open_read(const char *path, int *fd, uint64_t *size) {
-    int f = open_retry(path, O_RDONLY | O_CLOEXEC, 0);
-    if (f < 0)
-        return f;
-    int rc = fstat_size(f, size);
-    if (rc < 0) {
-        close(f);
-        return rc;
-    }
-    *fd = f;
-    return 0;
+    return open_sized(path, O_RDONLY, 0, fd, size);
 }
 
 int walx_create_new(const char *path, int *fd) {
-    int f = open_retry(path, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
-    if (f < 0)
-        return f;
     uint64_t size = 0;
-    int rc = fstat_size(f, &size);
-    if (rc == 0 && size != 0)
-        rc = -EEXIST;
-    if (rc < 0) {
-        close(f);
+    int f = -1;
+    int rc = open_sized(path, O_CREAT | O_WRONLY | O_APPEND, 0644, &f, &size);
+    if (rc < 0)
         return rc;
+    if (size != 0) {
+        close(f);
+        return -EEXIST;
     }
     *fd = f;
     return 0;
@@ -246,16 +240,7 @@ int walx_sync_dir(const char *dir) {
 int walx_open_overwrite(const char *path, int *fd, uint64_t *size) {
     /* No O_APPEND and no O_TRUNC: writes start at offset 0 and replace the
      * old bytes in place, so fdatasync need not update the file size. */
-    int f = open_retry(path, O_WRONLY | O_CLOEXEC, 0);
-    if (f < 0)
-        return f;
-    int rc = fstat_size(f, size);
-    if (rc < 0) {
-        close(f);
-        return rc;
-    }
-    *fd = f;
-    return 0;
+    return open_sized(path, O_WRONLY, 0, fd, size);
 }
 
 int walx_rename(const char *from, const char *to) {

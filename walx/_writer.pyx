@@ -200,14 +200,17 @@ cdef class LogWriter:
             rc = self._add_nogil(p, n, offset)
         return rc
 
+    cdef inline int _unusable_locked(self) noexcept nogil:
+        """_RC_CLOSED, the poison -errno, or 0. REQUIRES: self._lock held."""
+        if self._st.fd < 0:
+            return _RC_CLOSED
+        return self._poison_rc
+
     cdef int _add_nogil(self, const uint8_t *data, size_t n, uint64_t *offset) noexcept nogil:
         cdef int rc
         pthread_mutex_lock(&self._lock)
-        if self._st.fd < 0:
-            rc = _RC_CLOSED
-        elif self._poison_rc:
-            rc = self._poison_rc
-        else:
+        rc = self._unusable_locked()
+        if rc == 0:
             rc = 1
             if self._st.flush_at == 1 and n >= _DIRECT_MIN:
                 # Write-through of a larger record: writev the payload in
@@ -294,11 +297,9 @@ cdef class LogWriter:
 
     cdef int _flush_locked(self) noexcept nogil:
         # REQUIRES: self._lock held.
-        cdef int rc
-        if self._st.fd < 0:
-            return _RC_CLOSED
-        if self._poison_rc:
-            return self._poison_rc
+        cdef int rc = self._unusable_locked()
+        if rc:
+            return rc
         rc = walx_writer_flush(&self._st)
         if rc < 0:
             self._poison_rc = rc
@@ -352,11 +353,8 @@ cdef class LogWriter:
         cdef uint64_t offset = 0
         cdef walx_qentry *e = first
         pthread_mutex_lock(&self._lock)
-        if self._st.fd < 0:
-            rc = _RC_CLOSED
-        elif self._poison_rc:
-            rc = self._poison_rc
-        else:
+        rc = self._unusable_locked()
+        if rc == 0:
             while True:
                 rc = walx_writer_add(&self._st, e.data, e.len, &offset)
                 if rc or e == last:
