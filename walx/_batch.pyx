@@ -70,6 +70,8 @@ cdef int _validate_batch(const uint8_t *p, size_t n, uint32_t *count_out) except
     if n < _BATCH_HEADER:
         raise _batch_error(f"{n} bytes is shorter than the 12-byte header", 0)
     count = walx_decode_fixed32(p + 8)
+    if count and _load_u64(p) > _U64_MAX - (count - 1):
+        raise _batch_error(f"sequence {_load_u64(p)} + {count} records runs past 2**64 - 1", 0)
     for i in range(count):
         start = pos
         if pos >= n:
