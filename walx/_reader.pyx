@@ -364,6 +364,11 @@ cdef class LogReader:
             self._pos += ph.consumed
             rec_end = rec_off + ph.consumed
             if st != WALX_PARSE_OK:
+                if st == WALX_PARSE_ZERO_FILL and self._in_chain:
+                    # Writers never zero-fill inside a fragment chain: the
+                    # chain is torn, and its next LAST belongs to another record.
+                    self._damage(self._chain_start, rec_end, REASON_INCOMPLETE_CHAIN)
+                    continue
                 if st == WALX_PARSE_TRAILER or st == WALX_PARSE_ZERO_FILL:
                     # Writers zero-fill block ends too short for a header;
                     # preallocated space reads as type 0, length 0. Appending
