@@ -84,8 +84,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say()
         n_ack = args.acks
         _say(f"3. A child process appends durable batches; kill -9 it after {n_ack} acks")
+        # cwd=d: the caller's directory may hold a walx source tree, which
+        # `python -c` would import instead of the installed package.
         child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, d],
-                                 stdout=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, text=True, cwd=d)
         acked: List[int] = []
         assert child.stdout is not None
         for line in child.stdout:
