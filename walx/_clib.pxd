@@ -71,10 +71,6 @@ cdef extern from "walx.h" nogil:
 
     void walx_encode_fixed32(uint8_t *dst, uint32_t v)
     uint32_t walx_decode_fixed32(const uint8_t *src)
-    size_t walx_frame_some(uint32_t *block_offset, int recyclable,
-                           uint32_t log_number, const uint8_t *payload, size_t n,
-                           size_t *done, int *started, uint8_t *out,
-                           size_t out_cap)
     walx_parse_status walx_parse_physical(const uint8_t *p, size_t block_left,
                                           size_t avail, uint32_t header_kind,
                                           int verify_checksums,
@@ -101,13 +97,10 @@ cdef extern from "walx.h" nogil:
     void walx_fault_disarm()
     uint64_t walx_fault_calls(int op)
     uint64_t walx_fault_fired()
-    int walx_write_all(int fd, const uint8_t *data, size_t n)
-    int walx_read_full(int fd, uint8_t *dst, size_t n, size_t *got)
     int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset, size_t *got)
     int walx_sync_fd(int fd, int data_only)
     int walx_sync_dir(const char *dir)
     int walx_close(int fd)
-    int walx_fstat_size(int fd, uint64_t *size)
     int walx_ftruncate(int fd, uint64_t size)
     int walx_lock_file(const char *path, int *fd)
     int walx_fallocate(int fd, uint64_t size)

@@ -89,7 +89,6 @@ class _Recoverer:
         self.settle = []
         self.max_seq = 0
         self.max_log_number = 0
-        self.replayed = 0
 
     def __iter__(self):
         pit = self.mode is RecoveryMode.POINT_IN_TIME
@@ -131,7 +130,6 @@ class _Recoverer:
                     if last > self.max_seq:
                         self.max_seq = last
                     next_seq = last + 1
-                    self.replayed += 1
                     yield batch
                     batch = reader.read_record()
                 if pit and reader.corruptions:
@@ -702,11 +700,8 @@ cdef class WalManager:
         with self._mu:
             if len(self._recycle_pool) >= self._recycle_max:
                 return False
-        try:
-            with open(path, "rb") as f:
-                head = f.read(WALX_HEADER_SIZE)
-        except FileNotFoundError:
-            raise
+        with open(path, "rb") as f:
+            head = f.read(WALX_HEADER_SIZE)
         if len(head) < WALX_HEADER_SIZE or head[6] not in _RECYCLABLE_TYPES:
             return False
         dst = path + ".recycle"
