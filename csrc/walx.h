@@ -112,18 +112,35 @@ typedef struct walx_writer {
 
 /* ---- CRC32C (walx_crc32c.c) ---- */
 
-/* Picks the implementation once: hardware when the CPU has it and it passes
- * a self-check, software otherwise or when `force_sw` is set. Idempotent. */
-void walx_crc32c_init(int force_sw);
-/* "sse4.2", "armv8-crc" or "software". */
+/* walx_crc32c_init modes. */
+enum {
+    WALX_CRC_AUTO = 0,    /* the fastest implementation that passes its self-check */
+    WALX_CRC_FORCE_SW = 1, /* software only */
+    WALX_CRC_NO_FOLD = 2, /* the CRC instructions, without carry-less folding */
+};
+
+/* Picks the implementation once: carry-less folding (x86-64 with AVX2 and
+ * VPCLMULQDQ) over the CRC instructions (SSE4.2, ARMv8 CRC) over software,
+ * each used only when the CPU has it and it passes a self-check; `mode`
+ * can rule the faster ones out. Idempotent. */
+void walx_crc32c_init(int mode);
+/* "vpclmulqdq-512", "vpclmulqdq-256", "sse4.2", "armv8-crc" or "software". */
 const char *walx_crc32c_impl_name(void);
 /* Extends `crc` (the CRC of earlier bytes, 0 to start) over data[0..n). */
 uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n);
 uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n);
-/* 1 if a hardware implementation exists and passed its self-check. */
+/* 1 if the CRC instructions exist and passed the self-check. */
 int walx_crc32c_hw_available(void);
-/* REQUIRES: walx_crc32c_hw_available(). */
+/* The CRC instructions alone; software when walx_crc32c_hw_available() is 0. */
 uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n);
+/* 1 if carry-less folding exists and passed the self-check. */
+int walx_crc32c_fold_available(void);
+/* Carry-less folding; walx_crc32c_hw when walx_crc32c_fold_available() is 0. */
+uint32_t walx_crc32c_fold(uint32_t crc, const uint8_t *data, size_t n);
+/* Bits per folding register (512 or 256), 0 without folding. */
+int walx_crc32c_fold_width(void);
+/* The 256-bit kernel even where 512 bits are available (tests). */
+uint32_t walx_crc32c_fold256(uint32_t crc, const uint8_t *data, size_t n);
 
 static WALX_INLINE uint32_t walx_mask_crc(uint32_t crc) {
     /* Rotate right by 15 bits and add a constant (leveldb crc32c::Mask):

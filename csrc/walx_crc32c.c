@@ -192,6 +192,210 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
 #define HAVE_HW_IMPL 0
 #endif
 
+
+/* ---- x86-64: carry-less multiplication folding (VPCLMULQDQ on 256 bits) ----
+ *
+ * The CRC is linear over GF(2): a 16-byte lane X = L*x^64 + H that lies D
+ * bytes before the end of a region contributes X*x^(8D) to it, and
+ * X*x^(8D) == clmul(L, x^(8D+31) mod P) + clmul(H, x^(8D-33) mod P) mod P
+ * when both constants are stored as 32-bit reflected values (a reflected
+ * 64x64 product carries one extra factor of x, and a 32-bit constant read
+ * as 64 bits another x^32). So the lanes of a long buffer fold forward into
+ * the lanes 128 or 256 bytes later at one multiply-add each, independent
+ * of each other, which the CPU overlaps; the last 16 bytes left standing
+ * are congruent to the whole region, and two crc32 instructions finish
+ * (the Intel white paper "Fast CRC Computation for Generic Polynomials
+ * Using PCLMULQDQ" and Linux's crc-pclmul describe the method). The
+ * constants are computed at init from the polynomial, not tabled. */
+
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 8) || \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+#include <immintrin.h>
+#define HAVE_FOLD_IMPL 1
+
+/* x^m mod P, as a 32-bit reflected value (bit i is the coefficient of
+ * x^(31-i)). */
+static uint32_t xpow_mod(unsigned m) {
+    uint32_t v = 0x80000000u; /* x^0 */
+    while (m--)
+        v = (v & 1) ? (v >> 1) ^ POLY : v >> 1;
+    return v;
+}
+
+/* Multiplier pairs {lo, hi} for folding a lane forward by 16 << i bytes. */
+#define FOLD_DISTANCES 6 /* 16 .. 512 */
+static uint64_t fold_k[FOLD_DISTANCES][2];
+
+static void build_fold_constants(void) {
+    for (unsigned i = 0; i < FOLD_DISTANCES; i++) {
+        unsigned dist = 16u << i;
+        fold_k[i][0] = xpow_mod(8 * dist + 31);
+        fold_k[i][1] = xpow_mod(8 * dist - 33);
+    }
+}
+
+/* 2: 512-bit folding (AVX-512), 1: 256-bit (AVX2), 0: none. */
+static int cpu_fold_width(void) {
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul") &&
+          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("vpclmulqdq")))
+        return 0;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 2 : 1;
+}
+
+#define FOLD_TARGET __attribute__((target("sse4.2,pclmul,avx2,vpclmulqdq")))
+#define FOLD512_TARGET \
+    __attribute__((target("sse4.2,pclmul,avx2,vpclmulqdq,avx512f,avx512vl")))
+
+FOLD_TARGET static WALX_INLINE __m128i fold128(__m128i x, __m128i k, __m128i next) {
+    __m128i lo = _mm_clmulepi64_si128(x, k, 0x00);
+    __m128i hi = _mm_clmulepi64_si128(x, k, 0x11);
+    return _mm_xor_si128(_mm_xor_si128(lo, hi), next);
+}
+
+FOLD_TARGET static WALX_INLINE __m256i fold256(__m256i x, __m256i k, __m256i next) {
+    __m256i lo = _mm256_clmulepi64_epi128(x, k, 0x00);
+    __m256i hi = _mm256_clmulepi64_epi128(x, k, 0x11);
+    return _mm256_xor_si256(_mm256_xor_si256(lo, hi), next);
+}
+
+FOLD512_TARGET static WALX_INLINE __m512i fold512(__m512i x, __m512i k, __m512i next) {
+    __m512i lo = _mm512_clmulepi64_epi128(x, k, 0x00);
+    __m512i hi = _mm512_clmulepi64_epi128(x, k, 0x11);
+    return _mm512_ternarylogic_epi64(lo, hi, next, 0x96); /* lo ^ hi ^ next */
+}
+
+FOLD_TARGET static WALX_INLINE __m128i kpair128(int i) {
+    return _mm_set_epi64x((long long)fold_k[i][1], (long long)fold_k[i][0]);
+}
+
+FOLD_TARGET static WALX_INLINE __m256i kpair256(int i) {
+    return _mm256_broadcastsi128_si256(kpair128(i));
+}
+
+FOLD512_TARGET static WALX_INLINE __m512i kpair512(int i) {
+    return _mm512_broadcast_i32x4(kpair128(i));
+}
+
+FOLD_TARGET static WALX_INLINE __m256i load256(const uint8_t *p) {
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+FOLD512_TARGET static WALX_INLINE __m512i load512(const uint8_t *p) {
+    return _mm512_loadu_si512((const void *)p);
+}
+
+/* Finishes a fold: `x` (16 bytes congruent to everything before p), then
+ * the n bytes at p. Returns the raw register. */
+FOLD_TARGET static uint64_t fold_finish(__m128i x, const uint8_t *p, size_t n) {
+    __m128i k16 = kpair128(0);
+    while (n >= 16) {
+        x = fold128(x, k16, _mm_loadu_si128((const __m128i *)(const void *)p));
+        p += 16;
+        n -= 16;
+    }
+    uint64_t c = _mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(x));
+    c = _mm_crc32_u64(c, (uint64_t)_mm_extract_epi64(x, 1));
+    if (n >= 8) {
+        c = _mm_crc32_u64(c, load_le64(p));
+        p += 8;
+        n -= 8;
+    }
+    while (n--)
+        c = _mm_crc32_u8((uint32_t)c, *p++);
+    return c;
+}
+
+/* Eight 256-bit accumulators, 256 bytes per round. REQUIRES: n >= 256. */
+FOLD_TARGET static uint32_t crc_fold256(uint32_t crc, const uint8_t *p, size_t n) {
+    /* The running CRC enters the first lane. */
+    __m256i a0 = _mm256_xor_si256(load256(p), _mm256_set_epi64x(0, 0, 0, (long long)(uint32_t)~crc));
+    __m256i a1 = load256(p + 32), a2 = load256(p + 64), a3 = load256(p + 96);
+    __m256i a4 = load256(p + 128), a5 = load256(p + 160), a6 = load256(p + 192);
+    __m256i a7 = load256(p + 224);
+    p += 256;
+    n -= 256;
+    __m256i k = kpair256(4);
+    while (n >= 256) {
+        a0 = fold256(a0, k, load256(p));
+        a1 = fold256(a1, k, load256(p + 32));
+        a2 = fold256(a2, k, load256(p + 64));
+        a3 = fold256(a3, k, load256(p + 96));
+        a4 = fold256(a4, k, load256(p + 128));
+        a5 = fold256(a5, k, load256(p + 160));
+        a6 = fold256(a6, k, load256(p + 192));
+        a7 = fold256(a7, k, load256(p + 224));
+        p += 256;
+        n -= 256;
+    }
+    /* Each accumulator folds into the one that lies 128, 64, 32 bytes on. */
+    k = kpair256(3);
+    a0 = fold256(a0, k, a4);
+    a1 = fold256(a1, k, a5);
+    a2 = fold256(a2, k, a6);
+    a3 = fold256(a3, k, a7);
+    k = kpair256(2);
+    a0 = fold256(a0, k, a2);
+    a1 = fold256(a1, k, a3);
+    a0 = fold256(a0, kpair256(1), a1);
+    __m128i x = fold128(_mm256_castsi256_si128(a0), kpair128(0),
+                        _mm256_extracti128_si256(a0, 1));
+    return ~(uint32_t)fold_finish(x, p, n);
+}
+
+/* Eight 512-bit accumulators, 512 bytes per round. REQUIRES: n >= 512. */
+FOLD512_TARGET static uint32_t crc_fold512(uint32_t crc, const uint8_t *p, size_t n) {
+    __m512i a0 = _mm512_xor_si512(load512(p), _mm512_set_epi64(0, 0, 0, 0, 0, 0, 0,
+                                                               (long long)(uint32_t)~crc));
+    __m512i a1 = load512(p + 64), a2 = load512(p + 128), a3 = load512(p + 192);
+    __m512i a4 = load512(p + 256), a5 = load512(p + 320), a6 = load512(p + 384);
+    __m512i a7 = load512(p + 448);
+    p += 512;
+    n -= 512;
+    __m512i k = kpair512(5);
+    while (n >= 512) {
+        a0 = fold512(a0, k, load512(p));
+        a1 = fold512(a1, k, load512(p + 64));
+        a2 = fold512(a2, k, load512(p + 128));
+        a3 = fold512(a3, k, load512(p + 192));
+        a4 = fold512(a4, k, load512(p + 256));
+        a5 = fold512(a5, k, load512(p + 320));
+        a6 = fold512(a6, k, load512(p + 384));
+        a7 = fold512(a7, k, load512(p + 448));
+        p += 512;
+        n -= 512;
+    }
+    k = kpair512(4);
+    a0 = fold512(a0, k, a4);
+    a1 = fold512(a1, k, a5);
+    a2 = fold512(a2, k, a6);
+    a3 = fold512(a3, k, a7);
+    k = kpair512(3);
+    a0 = fold512(a0, k, a2);
+    a1 = fold512(a1, k, a3);
+    a0 = fold512(a0, kpair512(2), a1);
+    /* 64 -> 32 -> 16 bytes. */
+    __m256i y = fold256(_mm512_castsi512_si256(a0), kpair256(1),
+                        _mm512_extracti64x4_epi64(a0, 1));
+    __m128i x = fold128(_mm256_castsi256_si128(y), kpair128(0), _mm256_extracti128_si256(y, 1));
+    return ~(uint32_t)fold_finish(x, p, n);
+}
+
+static int fold_width; /* 2: 512-bit, 1: 256-bit; set by init */
+
+static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n) {
+    /* Below a few hundred bytes the crc32 instruction streams win. */
+    if (n >= 1024 && fold_width == 2)
+        return crc_fold512(crc, p, n);
+    if (n >= 512)
+        return crc_fold256(crc, p, n);
+    return crc_hw(crc, p, n);
+}
+
+#else
+#define HAVE_FOLD_IMPL 0
+#endif
+
 /* ---- combining streams: multiply by x^(8*len) mod P, by tables ---- */
 
 /* shift_table[w][k][b]: the effect of byte b at position k of a 32-bit
@@ -270,38 +474,66 @@ typedef uint32_t (*crc_fn)(uint32_t, const uint8_t *, size_t);
 static crc_fn active = walx_crc32c_sw;
 static const char *active_name = "software";
 static int hw_ok;
+static int fold_ok;
 
 static int self_check(crc_fn f) {
     static const uint8_t check[] = "123456789";
     static uint8_t big[3 * LONG_STRIDE + 3 * MID_STRIDE + 3 * 256 + 37];
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (uint8_t)(i * 131 + 7);
-    return f(0, check, 9) == 0xe3069283u &&
-           f(0, big, sizeof big) == walx_crc32c_sw(0, big, sizeof big) &&
-           f(0, big + 1, sizeof big - 1) == walx_crc32c_sw(0, big + 1, sizeof big - 1);
+    if (f(0, check, 9) != 0xe3069283u)
+        return 0;
+    /* Every length class of every loop, at two alignments. */
+    static const size_t lens[] = {0, 1, 7, 8, 15, 16, 255, 256, 511, 512, 513, 767,
+                                  768, 1024, 1040, 4096, 4111, sizeof big - 1};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (size_t a = 0; a < 2; a++)
+            if (f(0x12345678u, big + a, lens[i]) != walx_crc32c_sw(0x12345678u, big + a, lens[i]))
+                return 0;
+    return 1;
 }
 
-void walx_crc32c_init(int force_sw) {
+void walx_crc32c_init(int mode) {
     if (!tables_ready)
         build_tables();
     build_shift_tables();
 #if HAVE_HW_IMPL
     hw_ok = cpu_has_hw() && self_check(crc_hw);
 #endif
-    if (hw_ok && !force_sw) {
-#if HAVE_HW_IMPL
-        active = crc_hw;
-        active_name = HW_NAME;
-#endif
-    } else {
-        active = walx_crc32c_sw;
-        active_name = "software";
+#if HAVE_FOLD_IMPL
+    if (hw_ok) {
+        build_fold_constants();
+        /* The widest kernel that passes; the 512-bit one also runs the
+         * 256-bit one on shorter buffers, so a pass covers both. */
+        for (int width = cpu_fold_width(); width > 0 && !fold_ok; width--) {
+            fold_width = width;
+            fold_ok = self_check(crc_fold);
+        }
+        if (!fold_ok)
+            fold_width = 0;
     }
+#endif
+    active = walx_crc32c_sw;
+    active_name = "software";
+    if (mode == WALX_CRC_FORCE_SW || !hw_ok)
+        return;
+#if HAVE_HW_IMPL
+    active = crc_hw;
+    active_name = HW_NAME;
+#endif
+#if HAVE_FOLD_IMPL
+    if (fold_ok && mode != WALX_CRC_NO_FOLD) {
+        active = crc_fold;
+        active_name = fold_width == 2 ? "vpclmulqdq-512" : "vpclmulqdq-256";
+    }
+#endif
 }
 
 const char *walx_crc32c_impl_name(void) { return active_name; }
 
 int walx_crc32c_hw_available(void) { return hw_ok; }
+
+int walx_crc32c_fold_available(void) { return fold_ok; }
 
 uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n) {
 #if HAVE_HW_IMPL
@@ -309,6 +541,30 @@ uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n) {
         return crc_hw(crc, data, n);
 #endif
     return walx_crc32c_sw(crc, data, n);
+}
+
+uint32_t walx_crc32c_fold(uint32_t crc, const uint8_t *data, size_t n) {
+#if HAVE_FOLD_IMPL
+    if (fold_ok)
+        return crc_fold(crc, data, n);
+#endif
+    return walx_crc32c_hw(crc, data, n);
+}
+
+uint32_t walx_crc32c_fold256(uint32_t crc, const uint8_t *data, size_t n) {
+#if HAVE_FOLD_IMPL
+    if (fold_ok && n >= 512)
+        return crc_fold256(crc, data, n);
+#endif
+    return walx_crc32c_hw(crc, data, n);
+}
+
+int walx_crc32c_fold_width(void) {
+#if HAVE_FOLD_IMPL
+    return fold_ok ? 128 << fold_width : 0;
+#else
+    return 0;
+#endif
 }
 
 uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n) {

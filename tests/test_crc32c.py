@@ -9,7 +9,8 @@ import pytest
 import walx
 import walx._walx
 
-HW_NAMES = {"sse4.2", "armv8-crc"}
+HW_NAMES = {"sse4.2", "armv8-crc", "vpclmulqdq-512", "vpclmulqdq-256"}
+FOLD = walx._walx.crc32c_fold_width()
 
 ISCSI_READ = bytes([
     0x01, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -35,11 +36,23 @@ def _hw(data, value=0):
     return walx._walx._crc32c_hw(data, value)
 
 
+def _fold(data, value=0):
+    return walx._walx._crc32c_fold(data, value)
+
+
+def _fold256(data, value=0):
+    return walx._walx._crc32c_fold(data, value, 256)
+
+
+NO_FOLD = pytest.mark.skipif(not FOLD, reason="no VPCLMULQDQ on this CPU")
+
 IMPLS = [
     pytest.param(walx.crc32c, id="dispatch"),
     pytest.param(walx._walx._crc32c_sw, id="software"),
     pytest.param(_hw, id="hardware", marks=pytest.mark.skipif(
         not walx._walx.crc32c_hw_available(), reason="no hardware CRC-32C on this CPU")),
+    pytest.param(_fold, id="fold", marks=NO_FOLD),
+    pytest.param(_fold256, id="fold256", marks=NO_FOLD),
 ]
 
 
@@ -71,11 +84,13 @@ def test_value_extension_across_large_split(impl):
     assert impl(data[70_001:], impl(data[:70_001])) == ref.crc32c(data)
 
 
-def test_every_length_to_1024_at_random_offsets(impl):
+def test_every_length_to_2100_at_random_offsets(impl):
+    # Past every kernel's switch-over (512 and 1024 bytes) and its 16-byte
+    # and 8-byte tails.
     rng = random.Random(1024)
-    buf = rng.randbytes(1024 + 8)
+    buf = rng.randbytes(2100 + 8)
     mv = memoryview(buf)
-    for n in range(1025):
+    for n in range(2101):
         off = rng.randrange(8)
         assert impl(mv[off:off + n]) == ref.crc32c(buf[off:off + n]), (n, off)
 
@@ -95,6 +110,34 @@ def test_software_equals_hardware_directly():
         data = rng.randbytes(rng.randrange(5000))
         seed = rng.randrange(1 << 32)
         assert walx._walx._crc32c_sw(data, seed) == walx._walx._crc32c_hw(data, seed)
+
+
+@NO_FOLD
+@pytest.mark.parametrize("width", [0, 256])
+def test_folding_equals_software_at_kernel_edges(width):
+    # Lengths around each round (256 or 512 bytes) and each fold-down step,
+    # with every start alignment mod 64 and a random starting CRC.
+    rng = random.Random(width)
+    buf = rng.randbytes(70_000)
+    lengths = sorted({k * r + d for r in (256, 512) for k in range(1, 9)
+                      for d in (-17, -16, -9, -8, -1, 0, 1, 8, 15, 16, 33)} | {65_536})
+    for n in lengths:
+        for off in range(0, 64, 7):
+            seed = rng.randrange(1 << 32)
+            data = buf[off:off + n]
+            assert walx._walx._crc32c_fold(data, seed, width) == \
+                walx._walx._crc32c_sw(data, seed), (n, off)
+
+
+def test_fold_entry_point_checks_its_arguments():
+    if not FOLD:
+        with pytest.raises(RuntimeError, match="carry-less"):
+            walx._walx._crc32c_fold(b"x")
+        return
+    assert FOLD in (256, 512)
+    with pytest.raises(ValueError, match="width"):
+        walx._walx._crc32c_fold(b"x", 0, 128)
+    assert walx._walx._crc32c_fold(b"123456789") == 0xE3069283
 
 
 def test_hardware_entry_point_raises_without_hardware():
@@ -171,11 +214,13 @@ def test_mask_out_of_range_raises_value_error(fn, name, bad):
         fn(bad)
 
 
-def _impl_in_subprocess(tmp_path, force_sw):
+def _impl_in_subprocess(tmp_path, force_sw, mode=None):
     env = dict(os.environ)
     env.pop("WALX_CRC32C", None)
     if force_sw:
         env["WALX_CRC32C"] = "sw"
+    if mode:
+        env["WALX_CRC32C"] = mode
     out = subprocess.run([sys.executable, "-c", "import walx; print(walx.CRC32C_IMPL)"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -195,3 +240,21 @@ def test_env_var_forces_software_implementation(tmp_path):
     else:
         assert default == "software"
 
+    if FOLD:
+        assert default == f"vpclmulqdq-{FOLD}"
+
+
+def test_env_var_nofold_keeps_the_crc_instructions(tmp_path):
+    name = _impl_in_subprocess(tmp_path, force_sw=False, mode="nofold")
+    if walx._walx.crc32c_hw_available():
+        assert name in {"sse4.2", "armv8-crc"}
+    else:
+        assert name == "software"
+
+
+def test_env_var_rejects_an_unknown_mode(tmp_path):
+    env = dict(os.environ, WALX_CRC32C="fastest")
+    out = subprocess.run([sys.executable, "-c", "import walx"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "WALX_CRC32C" in out.stderr and "'fastest'" in out.stderr

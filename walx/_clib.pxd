@@ -60,12 +60,19 @@ cdef extern from "walx.h" nogil:
         size_t buf_len
         size_t flush_at
 
-    void walx_crc32c_init(int force_sw)
+    enum:
+        WALX_CRC_AUTO
+        WALX_CRC_FORCE_SW
+        WALX_CRC_NO_FOLD
+    void walx_crc32c_init(int mode)
     const char *walx_crc32c_impl_name()
     uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n)
     uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n)
     int walx_crc32c_hw_available()
     uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n)
+    int walx_crc32c_fold_width()
+    uint32_t walx_crc32c_fold(uint32_t crc, const uint8_t *data, size_t n)
+    uint32_t walx_crc32c_fold256(uint32_t crc, const uint8_t *data, size_t n)
     uint32_t walx_mask_crc(uint32_t crc)
     uint32_t walx_unmask_crc(uint32_t masked)
 

@@ -31,13 +31,18 @@ DEBUG_BUILD = WALX_DEBUG
 
 _log = logging.getLogger("walx")
 
-_force_sw = os.environ.get("WALX_CRC32C", "").strip().lower()
-if _force_sw not in ("", "sw", "software", "auto", "hw"):
-    raise ImportError(f"WALX_CRC32C must be 'sw' or unset, not {_force_sw!r}")
-walx_crc32c_init(1 if _force_sw in ("sw", "software") else 0)
-#: The CRC32C implementation chosen at import: "sse4.2", "armv8-crc" or "software".
+_crc_mode = os.environ.get("WALX_CRC32C", "").strip().lower()
+_CRC_MODES = {"": WALX_CRC_AUTO, "auto": WALX_CRC_AUTO, "hw": WALX_CRC_AUTO,
+              "sw": WALX_CRC_FORCE_SW, "software": WALX_CRC_FORCE_SW,
+              "nofold": WALX_CRC_NO_FOLD}
+if _crc_mode not in _CRC_MODES:
+    raise ImportError(f"WALX_CRC32C must be unset, 'sw' (software only) or 'nofold' "
+                      f"(no carry-less folding), not {_crc_mode!r}")
+walx_crc32c_init(_CRC_MODES[_crc_mode])
+#: The CRC32C implementation chosen at import: "vpclmulqdq-512", "vpclmulqdq-256",
+#: "sse4.2", "armv8-crc" or "software".
 CRC32C_IMPL = walx_crc32c_impl_name().decode("ascii")
-del _force_sw
+del _crc_mode
 
 # Positive sentinel returned by nogil helpers when the object was closed
 # concurrently (C functions only return 0 or -errno).
@@ -143,6 +148,32 @@ def _crc32c_hw(data, value=0):
     finally:
         PyBuffer_Release(&view)
     return crc
+
+
+def _crc32c_fold(data, value=0, int width=0):
+    """Carry-less folding (x86-64, VPCLMULQDQ); `width` 256 runs the 256-bit
+    kernel even where 512 bits are available. Raises RuntimeError when the
+    CPU has no folding."""
+    cdef Py_buffer view
+    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
+    if not walx_crc32c_fold_width():
+        raise RuntimeError("no carry-less-multiply CRC-32C on this CPU")
+    if width not in (0, 256):
+        raise ValueError(f"width must be 0 or 256, got {width}")
+    _get_buffer(data, &view, "data")
+    try:
+        if width == 256:
+            crc = walx_crc32c_fold256(crc, <const uint8_t *>view.buf, <size_t>view.len)
+        else:
+            crc = walx_crc32c_fold(crc, <const uint8_t *>view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+def crc32c_fold_width():
+    """Bits per register of the carry-less folding CRC (512 or 256), 0 without."""
+    return walx_crc32c_fold_width()
 
 
 def crc32c_hw_available():

@@ -157,6 +157,37 @@ static void test_crc_hardware_vectors(void) {
     check_vectors(walx_crc32c_hw, "hardware");
 }
 
+static void test_crc_fold_vectors(void) {
+    if (!walx_crc32c_fold_width()) {
+        printf("        (no VPCLMULQDQ on this CPU: folding checks skipped)\n");
+        return;
+    }
+    check_vectors(walx_crc32c_fold, "fold");
+    check_vectors(walx_crc32c_fold256, "fold256");
+}
+
+/* Both folding kernels against software: every length to 4 KiB plus a few
+ * long ones, every start offset mod 16, exact-size buffers for ASan. */
+static void test_crc_fold_equals_sw(void) {
+    if (!walx_crc32c_fold_width()) {
+        printf("        (no VPCLMULQDQ on this CPU: folding checks skipped)\n");
+        return;
+    }
+    static const size_t longer[] = {8191, 8192, 65536 + 17, 1u << 20};
+    for (size_t i = 0; i < 4096 + 4; i++) {
+        size_t len = i < 4096 ? i : longer[i - 4096];
+        for (size_t off = 0; off < 16; off += (len < 4096 ? 5 : 1)) {
+            uint8_t *p = random_bytes(off + len);
+            uint32_t seed = (uint32_t)rnd();
+            uint32_t sw = walx_crc32c_sw(seed, p + off, len);
+            CHECK(walx_crc32c_fold(seed, p + off, len) == sw, "fold len %zu off %zu", len, off);
+            CHECK(walx_crc32c_fold256(seed, p + off, len) == sw, "fold256 len %zu off %zu", len,
+                  off);
+            free(p);
+        }
+    }
+}
+
 static void test_crc_dispatch(void) {
     walx_crc32c_init(1);
     CHECK(strcmp(walx_crc32c_impl_name(), "software") == 0, "forced: %s",
@@ -174,6 +205,13 @@ static void test_crc_dispatch(void) {
     if (__builtin_cpu_supports("sse4.2"))
         CHECK(walx_crc32c_hw_available(), "the CPU has SSE4.2 but the hardware CRC is unavailable");
 #endif
+    if (walx_crc32c_fold_width())
+        CHECK(strncmp(name, "vpclmulqdq-", 11) == 0, "folding available but dispatch chose %s",
+              name);
+    walx_crc32c_init(WALX_CRC_NO_FOLD);
+    const char *nofold = walx_crc32c_impl_name();
+    CHECK(strncmp(nofold, "vpclmulqdq", 10) != 0, "NO_FOLD still chose %s", nofold);
+    check_vectors(walx_crc32c_extend, nofold);
     walx_crc32c_init(0); /* idempotent */
     CHECK(strcmp(walx_crc32c_impl_name(), name) == 0, "init is not idempotent");
     printf("        (dispatch: %s)\n", name);
@@ -1066,6 +1104,8 @@ int main(void) {
 
     RUN(test_crc_software_vectors);
     RUN(test_crc_hardware_vectors);
+    RUN(test_crc_fold_vectors);
+    RUN(test_crc_fold_equals_sw);
     RUN(test_crc_dispatch);
     RUN(test_crc_sw_equals_hw_all_lengths_and_offsets);
     RUN(test_crc_sw_equals_hw_5mb);
