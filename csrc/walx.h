@@ -129,6 +129,10 @@ const char *walx_crc32c_impl_name(void);
 /* Extends `crc` (the CRC of earlier bytes, 0 to start) over data[0..n). */
 uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n);
 uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n);
+/* Copies src[0..n) to dst (which must not overlap it) and returns
+ * walx_crc32c_extend(crc, src, n); one pass over the bytes where the
+ * implementation allows. */
+uint32_t walx_crc32c_copy(uint32_t crc, uint8_t *dst, const uint8_t *src, size_t n);
 /* 1 if the CRC instructions exist and passed the self-check. */
 int walx_crc32c_hw_available(void);
 /* The CRC instructions alone; software when walx_crc32c_hw_available() is 0. */
@@ -157,6 +161,12 @@ static WALX_INLINE uint32_t walx_unmask_crc(uint32_t masked) {
 
 void walx_encode_fixed32(uint8_t *dst, uint32_t v);
 uint32_t walx_decode_fixed32(const uint8_t *src);
+
+/* Writes payload[0..n) as one FULL (or RECYCLABLE_FULL) physical record,
+ * header and payload, at out[0..header size + n).
+ * REQUIRES: the record fits in the rest of its block. */
+void walx_frame_full(uint8_t *out, int recyclable, uint32_t log_number, const uint8_t *data,
+                     size_t n);
 
 /* Frames as much of payload[*done..n) as fits in out[0..out_cap) as whole
  * fragments (with any trailer padding before them), advancing

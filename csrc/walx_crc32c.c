@@ -85,10 +85,8 @@ static int cpu_has_hw(void) {
 __attribute__((target("sse4.2")))
 static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
     uint64_t c = (uint32_t)~crc;
-    while (n && ((uintptr_t)p & 7)) {
-        c = _mm_crc32_u8((uint32_t)c, *p++);
-        n--;
-    }
+    /* No alignment prologue: x86 loads need none, and short records (the
+     * common case) would spend most of their time in it. */
     /* Three independent streams hide the instruction's 3-cycle latency;
      * long strides make the combining step rare. */
 #define X86_STREAMS(STRIDE, SHIFT1, SHIFT2)                                      \
@@ -125,8 +123,20 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
         p += 8;
         n -= 8;
     }
-    while (n--)
-        c = _mm_crc32_u8((uint32_t)c, *p++);
+    if (n & 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        c = _mm_crc32_u32((uint32_t)c, v);
+        p += 4;
+    }
+    if (n & 2) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        c = _mm_crc32_u16((uint32_t)c, v);
+        p += 2;
+    }
+    if (n & 1)
+        c = _mm_crc32_u8((uint32_t)c, *p);
     return ~(uint32_t)c;
 }
 
@@ -285,9 +295,29 @@ FOLD512_TARGET static WALX_INLINE __m512i load512(const uint8_t *p) {
     return _mm512_loadu_si512((const void *)p);
 }
 
+/* Loads 32 or 64 bytes at p + i and, when copying (d not NULL), stores
+ * them at d + i. */
+FOLD_TARGET static WALX_INLINE __m256i ld256(const uint8_t *p, uint8_t *d, size_t i) {
+    __m256i v = load256(p + i);
+    if (d)
+        _mm256_storeu_si256((__m256i *)(void *)(d + i), v);
+    return v;
+}
+
+FOLD512_TARGET static WALX_INLINE __m512i ld512(const uint8_t *p, uint8_t *d, size_t i) {
+    __m512i v = load512(p + i);
+    if (d)
+        _mm512_storeu_si512((void *)(d + i), v);
+    return v;
+}
+
 /* Finishes a fold: `x` (16 bytes congruent to everything before p), then
- * the n bytes at p. Returns the raw register. */
-FOLD_TARGET static uint64_t fold_finish(__m128i x, const uint8_t *p, size_t n) {
+ * the n bytes at p (copied to d unless d is NULL). Returns the raw
+ * register. */
+FOLD_TARGET static WALX_INLINE uint64_t fold_finish(__m128i x, const uint8_t *p, uint8_t *d,
+                                                    size_t n) {
+    if (d)
+        memcpy(d, p, n);
     __m128i k16 = kpair128(0);
     while (n >= 16) {
         x = fold128(x, k16, _mm_loadu_si128((const __m128i *)(const void *)p));
@@ -306,26 +336,31 @@ FOLD_TARGET static uint64_t fold_finish(__m128i x, const uint8_t *p, size_t n) {
     return c;
 }
 
-/* Eight 256-bit accumulators, 256 bytes per round. REQUIRES: n >= 256. */
-FOLD_TARGET static uint32_t crc_fold256(uint32_t crc, const uint8_t *p, size_t n) {
+/* Eight 256-bit accumulators, 256 bytes per round; copies the bytes to d
+ * on the way unless d is NULL. REQUIRES: n >= 256. */
+FOLD_TARGET static WALX_INLINE uint32_t fold256_body(uint32_t crc, const uint8_t *p, uint8_t *d,
+                                                     size_t n) {
     /* The running CRC enters the first lane. */
-    __m256i a0 = _mm256_xor_si256(load256(p), _mm256_set_epi64x(0, 0, 0, (long long)(uint32_t)~crc));
-    __m256i a1 = load256(p + 32), a2 = load256(p + 64), a3 = load256(p + 96);
-    __m256i a4 = load256(p + 128), a5 = load256(p + 160), a6 = load256(p + 192);
-    __m256i a7 = load256(p + 224);
+    __m256i a0 = _mm256_xor_si256(ld256(p, d, 0),
+                                  _mm256_set_epi64x(0, 0, 0, (long long)(uint32_t)~crc));
+    __m256i a1 = ld256(p, d, 32), a2 = ld256(p, d, 64), a3 = ld256(p, d, 96);
+    __m256i a4 = ld256(p, d, 128), a5 = ld256(p, d, 160), a6 = ld256(p, d, 192);
+    __m256i a7 = ld256(p, d, 224);
     p += 256;
+    d = d ? d + 256 : NULL;
     n -= 256;
     __m256i k = kpair256(4);
     while (n >= 256) {
-        a0 = fold256(a0, k, load256(p));
-        a1 = fold256(a1, k, load256(p + 32));
-        a2 = fold256(a2, k, load256(p + 64));
-        a3 = fold256(a3, k, load256(p + 96));
-        a4 = fold256(a4, k, load256(p + 128));
-        a5 = fold256(a5, k, load256(p + 160));
-        a6 = fold256(a6, k, load256(p + 192));
-        a7 = fold256(a7, k, load256(p + 224));
+        a0 = fold256(a0, k, ld256(p, d, 0));
+        a1 = fold256(a1, k, ld256(p, d, 32));
+        a2 = fold256(a2, k, ld256(p, d, 64));
+        a3 = fold256(a3, k, ld256(p, d, 96));
+        a4 = fold256(a4, k, ld256(p, d, 128));
+        a5 = fold256(a5, k, ld256(p, d, 160));
+        a6 = fold256(a6, k, ld256(p, d, 192));
+        a7 = fold256(a7, k, ld256(p, d, 224));
         p += 256;
+        d = d ? d + 256 : NULL;
         n -= 256;
     }
     /* Each accumulator folds into the one that lies 128, 64, 32 bytes on. */
@@ -340,29 +375,32 @@ FOLD_TARGET static uint32_t crc_fold256(uint32_t crc, const uint8_t *p, size_t n
     a0 = fold256(a0, kpair256(1), a1);
     __m128i x = fold128(_mm256_castsi256_si128(a0), kpair128(0),
                         _mm256_extracti128_si256(a0, 1));
-    return ~(uint32_t)fold_finish(x, p, n);
+    return ~(uint32_t)fold_finish(x, p, d, n);
 }
 
 /* Eight 512-bit accumulators, 512 bytes per round. REQUIRES: n >= 512. */
-FOLD512_TARGET static uint32_t crc_fold512(uint32_t crc, const uint8_t *p, size_t n) {
-    __m512i a0 = _mm512_xor_si512(load512(p), _mm512_set_epi64(0, 0, 0, 0, 0, 0, 0,
-                                                               (long long)(uint32_t)~crc));
-    __m512i a1 = load512(p + 64), a2 = load512(p + 128), a3 = load512(p + 192);
-    __m512i a4 = load512(p + 256), a5 = load512(p + 320), a6 = load512(p + 384);
-    __m512i a7 = load512(p + 448);
+FOLD512_TARGET static WALX_INLINE uint32_t fold512_body(uint32_t crc, const uint8_t *p,
+                                                        uint8_t *d, size_t n) {
+    __m512i a0 = _mm512_xor_si512(ld512(p, d, 0), _mm512_set_epi64(0, 0, 0, 0, 0, 0, 0,
+                                                                   (long long)(uint32_t)~crc));
+    __m512i a1 = ld512(p, d, 64), a2 = ld512(p, d, 128), a3 = ld512(p, d, 192);
+    __m512i a4 = ld512(p, d, 256), a5 = ld512(p, d, 320), a6 = ld512(p, d, 384);
+    __m512i a7 = ld512(p, d, 448);
     p += 512;
+    d = d ? d + 512 : NULL;
     n -= 512;
     __m512i k = kpair512(5);
     while (n >= 512) {
-        a0 = fold512(a0, k, load512(p));
-        a1 = fold512(a1, k, load512(p + 64));
-        a2 = fold512(a2, k, load512(p + 128));
-        a3 = fold512(a3, k, load512(p + 192));
-        a4 = fold512(a4, k, load512(p + 256));
-        a5 = fold512(a5, k, load512(p + 320));
-        a6 = fold512(a6, k, load512(p + 384));
-        a7 = fold512(a7, k, load512(p + 448));
+        a0 = fold512(a0, k, ld512(p, d, 0));
+        a1 = fold512(a1, k, ld512(p, d, 64));
+        a2 = fold512(a2, k, ld512(p, d, 128));
+        a3 = fold512(a3, k, ld512(p, d, 192));
+        a4 = fold512(a4, k, ld512(p, d, 256));
+        a5 = fold512(a5, k, ld512(p, d, 320));
+        a6 = fold512(a6, k, ld512(p, d, 384));
+        a7 = fold512(a7, k, ld512(p, d, 448));
         p += 512;
+        d = d ? d + 512 : NULL;
         n -= 512;
     }
     k = kpair512(4);
@@ -378,7 +416,25 @@ FOLD512_TARGET static uint32_t crc_fold512(uint32_t crc, const uint8_t *p, size_
     __m256i y = fold256(_mm512_castsi512_si256(a0), kpair256(1),
                         _mm512_extracti64x4_epi64(a0, 1));
     __m128i x = fold128(_mm256_castsi256_si128(y), kpair128(0), _mm256_extracti128_si256(y, 1));
-    return ~(uint32_t)fold_finish(x, p, n);
+    return ~(uint32_t)fold_finish(x, p, d, n);
+}
+
+FOLD_TARGET static uint32_t crc_fold256(uint32_t crc, const uint8_t *p, size_t n) {
+    return fold256_body(crc, p, NULL, n);
+}
+
+FOLD512_TARGET static uint32_t crc_fold512(uint32_t crc, const uint8_t *p, size_t n) {
+    return fold512_body(crc, p, NULL, n);
+}
+
+FOLD_TARGET static uint32_t crc_fold256_copy(uint32_t crc, const uint8_t *p, uint8_t *d,
+                                             size_t n) {
+    return fold256_body(crc, p, d, n);
+}
+
+FOLD512_TARGET static uint32_t crc_fold512_copy(uint32_t crc, const uint8_t *p, uint8_t *d,
+                                                size_t n) {
+    return fold512_body(crc, p, d, n);
 }
 
 static int fold_width; /* 2: 512-bit, 1: 256-bit; set by init */
@@ -390,6 +446,15 @@ static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n) {
     if (n >= 512)
         return crc_fold256(crc, p, n);
     return crc_hw(crc, p, n);
+}
+
+static uint32_t crc_fold_copy(uint32_t crc, const uint8_t *p, uint8_t *d, size_t n) {
+    if (n >= 1024 && fold_width == 2)
+        return crc_fold512_copy(crc, p, d, n);
+    if (n >= 512)
+        return crc_fold256_copy(crc, p, d, n);
+    memcpy(d, p, n);
+    return crc_hw(crc, d, n);
 }
 
 #else
@@ -569,4 +634,14 @@ int walx_crc32c_fold_width(void) {
 
 uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n) {
     return active(crc, data, n);
+}
+
+uint32_t walx_crc32c_copy(uint32_t crc, uint8_t *dst, const uint8_t *src, size_t n) {
+#if HAVE_FOLD_IMPL
+    if (active == crc_fold)
+        return crc_fold_copy(crc, src, dst, n);
+#endif
+    if (n)
+        memcpy(dst, src, n);
+    return active(crc, dst, n);
 }

@@ -32,12 +32,17 @@ static void emit_fragment(uint8_t *out, uint32_t type, int recyclable,
     out[6] = (uint8_t)type;
     if (recyclable)
         walx_encode_fixed32(out + 7, log_number);
-    if (len)
-        memcpy(out + hs, data, len);
     /* The CRC covers the type byte, the log number (recyclable) and the
-     * payload, which lie contiguously from out + 6. */
-    uint32_t crc = walx_crc32c_extend(0, out + 6, hs - 6 + len);
+     * payload; the payload is copied in the same pass. */
+    uint32_t crc = walx_crc32c_extend(0, out + 6, hs - 6);
+    crc = walx_crc32c_copy(crc, out + hs, data, len);
     walx_encode_fixed32(out, walx_mask_crc(crc));
+}
+
+void walx_frame_full(uint8_t *out, int recyclable, uint32_t log_number, const uint8_t *data,
+                     size_t n) {
+    emit_fragment(out, WALX_FULL + (recyclable ? WALX_RECYCLABLE_FULL - WALX_FULL : 0),
+                  recyclable, log_number, data, n);
 }
 
 size_t walx_frame_some(uint32_t *block_offset, int recyclable,

@@ -400,6 +400,19 @@ int walx_writer_maybe_flush(walx_writer *w) {
 }
 
 int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *offset) {
+    size_t hs = w->recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
+    if (WALX_LIKELY(w->block_offset + hs + n <= WALX_BLOCK_SIZE &&
+                    w->buf_len + hs + n <= w->buf_cap)) {
+        /* The common case: one FULL fragment in the current block. */
+        walx_frame_full(w->buf + w->buf_len, w->recyclable, w->log_number, data, n);
+        *offset = w->size;
+        w->buf_len += hs + n;
+        w->size += hs + n;
+        w->block_offset += (uint32_t)(hs + n);
+        if (w->block_offset == WALX_BLOCK_SIZE)
+            w->block_offset = 0;
+        return 0;
+    }
     size_t done = 0;
     int started = 0;
     uint64_t start = w->size;
@@ -421,7 +434,6 @@ int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *off
         }
         if (first) {
             /* The record starts after any trailer padding. */
-            size_t hs = w->recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
             if (WALX_BLOCK_SIZE - before < hs)
                 start += WALX_BLOCK_SIZE - before;
             first = 0;
