@@ -133,3 +133,24 @@ def test_c_write_fdatasync_loop(benchmark, bench_dir, bench_case, c_write_loop,
     _pedantic(benchmark, bench_dir, body, N * len(record))
     record_latency(c_write_loop.latencies(str(bench_dir / "lat.log"), record, LATENCY_OPS,
                                           sync_each=True))
+
+
+def test_interleaved_pairs_run():
+    """Not a benchmark: interleaved.py (run.py's A/B pairs) works and covers
+    the targets run.py looks up."""
+    import interleaved
+    import run
+    results = interleaved.run(quick=True, out=lambda *a: None)
+    keys = {r["key"] for r in results}
+    wanted = {t["pair"] for t in run.TARGETS if "pair" in t}
+    if not peers_available("plyvel"):
+        wanted.discard("S4 plyvel")
+    assert keys == wanted
+    for r in results:
+        assert r["pairs"] == 2 and r["ratio_min"] <= r["ratio"] <= r["ratio_max"]
+        assert r["rate_a"] > 0 and r["rate_b"] > 0
+
+
+def peers_available(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None

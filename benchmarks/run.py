@@ -27,7 +27,11 @@ every target also shows the ratio measured in each run, so the noise of a
 shared machine is visible. The implementations of one scenario run back to
 back (conftest.py orders them), so a ratio compares measurements taken
 seconds apart. Each target also shows the ratio of the fastest rounds
-(the least disturbed by other load).
+(the least disturbed by other load). After the suite, unless
+``--no-interleaved``, ``benchmarks/interleaved.py`` measures the durable and
+write-through targets again as interleaved A/B pairs (rounds of the two
+implementations alternate, so a drifting disk hits both alike); the targets
+table shows the median pair ratio beside the suite's.
 
 ``--quick`` sets WALX_BENCH_QUICK=1 (tiny sizes: checks that everything
 works; the numbers mean little) and, unless output paths are given, writes
@@ -83,30 +87,31 @@ W, M, S, P, R = ("bench_writer.py::", "bench_manager.py::", "bench_sync.py::",
 TARGETS = [
     dict(id="S1", what="write-through (LogWriter, buffer_size=0) / C write loop",
          num=W + "test_add_record_write_through[100B]", den=W + "test_c_write_loop[100B]",
-         goal=0.8),
+         goal=0.8, pair="S1 write-through"),
     dict(id="S1", what="buffered (LogWriter, buffer_size=1 MiB) / C write loop",
          num=W + "test_add_record_buffered[100B]", den=W + "test_c_write_loop[100B]", goal=3.0),
     dict(id="S2", what="4 KiB write-through / C write loop",
          num=W + "test_add_record_write_through[4KiB]", den=W + "test_c_write_loop[4KiB]",
-         goal=0.9),
+         goal=0.9, pair="S2 write-through"),
     dict(id="S3", what="fresh log, LogWriter add_record + sync() / C write+fdatasync loop",
          num=S + "test_add_record_sync_per_record", den=S + "test_c_write_fdatasync_loop",
-         goal=0.95),
+         goal=0.95, pair="S3 LogWriter"),
     dict(id="S3", what="fresh log, WalManager.append(sync=True) / C write+fdatasync loop",
          num=M + "test_walx_manager_durable_1_thread", den=S + "test_c_write_fdatasync_loop",
-         goal=0.95),
+         goal=0.95, pair="S3 fresh"),
     dict(id="S3", what="recycled log, WalManager / C write+fdatasync loop (fresh file)",
          num=M + "test_walx_manager_durable_1_thread_recycled",
-         den=S + "test_c_write_fdatasync_loop", goal=1.3, alt="S3 reuse"),
+         den=S + "test_c_write_fdatasync_loop", goal=1.3, alt="S3 reuse", pair="S3 recycled"),
     dict(id="S3", what="preallocated log, WalManager / C write+fdatasync loop (fresh file)",
          num=M + "test_walx_manager_durable_1_thread_preallocated",
-         den=S + "test_c_write_fdatasync_loop", goal=1.3, alt="S3 reuse"),
+         den=S + "test_c_write_fdatasync_loop", goal=1.3, alt="S3 reuse",
+         pair="S3 preallocated"),
     dict(id="S4", what="WalManager 8 threads / LevelDB (plyvel) put(sync=True) 8 threads",
          num=M + "test_walx_manager_durable_8_threads",
-         den=M + "test_leveldb_plyvel_sync_puts_8_threads", goal=1.5),
+         den=M + "test_leveldb_plyvel_sync_puts_8_threads", goal=1.5, pair="S4 plyvel"),
     dict(id="S4", what="WalManager 8 threads / walx's own S3 (WalManager, 1 thread, fresh)",
          num=M + "test_walx_manager_durable_8_threads",
-         den=M + "test_walx_manager_durable_1_thread", goal=4.0),
+         den=M + "test_walx_manager_durable_1_thread", goal=4.0, pair="S4 own S3"),
     dict(id="S5", what="read 100 B: LogReader(path) / LMDB cursor",
          num=R + "test_log_reader_path[100B]", den=P + "test_lmdb_cursor_read[100B]", goal=1.5),
     dict(id="S5", what="read 4 KiB: LogReader(path) / LMDB cursor",
@@ -155,6 +160,29 @@ def run_suite(quick, json_path, skips_path, pytest_args, log_path):
 
 
 # ---- turning pytest-benchmark's JSON into rows -----------------------------------
+
+
+def run_interleaved(quick):
+    """benchmarks/interleaved.py in a child process of the same interpreter,
+    from a temporary directory like the suite; returns its results."""
+    print("\n== interleaved A/B pairs", flush=True)
+    out = tempfile.mktemp(prefix="walx-interleaved-", suffix=".json")
+    code = ("import json, sys; sys.path.insert(0, %r); import interleaved; "
+            "json.dump(interleaved.run(quick=%r), open(%r, 'w'))" % (HERE, quick, out))
+    env = dict(os.environ)
+    if quick:
+        env["WALX_BENCH_QUICK"] = "1"
+    rc = subprocess.call([sys.executable, "-c", code], cwd=tempfile.gettempdir(), env=env)
+    try:
+        with open(out) as f:
+            return json.load(f)
+    except OSError:
+        print(f"run.py: WARNING: interleaved.py exited with status {rc} and wrote "
+              f"no results", file=sys.stderr)
+        return []
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
 
 
 def bench_id(b):
@@ -278,14 +306,18 @@ def _target_value(t, by_id, key="records_per_s"):
     return None
 
 
-def evaluate_targets(rows, runs_rows=()):
-    """Each target on the (combined) rows; with several runs, also per run."""
+def evaluate_targets(rows, runs_rows=(), interleaved=()):
+    """Each target on the (combined) rows; with several runs, also per run;
+    with interleaved A/B results (interleaved.py), their median pair ratio."""
     by_id = {r["id"]: r for r in rows}
+    by_pair = {r["key"]: r for r in interleaved or ()}
     per_run = [{r["id"]: r for r in rr} for rr in runs_rows] if len(runs_rows) > 1 else []
     out = []
     for t in TARGETS:
         res = dict(t)
         res["per_run"] = [_target_value(t, b) for b in per_run]
+        if t.get("pair") in by_pair:
+            res["interleaved"] = by_pair[t["pair"]]
         measured_runs = [v for v in res["per_run"] if v is not None]
         # With several runs: the median of the ratios measured within each
         # run (a ratio within a run compares measurements taken seconds apart).
@@ -407,7 +439,10 @@ def _fmt_target(t, v):
 def target_table(targets):
     nruns = max((len(t.get("per_run") or ()) for t in targets), default=0)
     headers = ["scenario", "target", "goal", "measured"] + \
-        [f"run {i + 1}" for i in range(nruns)] + ["fastest rounds", "status"]
+        [f"run {i + 1}" for i in range(nruns)] + ["fastest rounds"] + \
+        (["interleaved A/B"] if any(t.get("interleaved") for t in targets) else []) + \
+        ["status"]
+    with_pairs = "interleaved A/B" in headers
     table = []
     for t in targets:
         if t["measured"] is None:
@@ -418,15 +453,20 @@ def target_table(targets):
                 status += " (the alternative is met)"
         runs = [_fmt_target(t, v) for v in (t.get("per_run") or [])]
         runs += [""] * (nruns - len(runs))
+        pair = []
+        if with_pairs:
+            il = t.get("interleaved")
+            pair = [f"{_fmt_target(t, il['ratio'])} ({il['ratio_min']:.2f}-{il['ratio_max']:.2f})"
+                    if il else "-"]
         table.append([t["id"], t["what"], t["goal_text"], _fmt_target(t, t["measured"])] +
-                     runs + [_fmt_target(t, t.get("measured_best_rounds")), status])
+                     runs + [_fmt_target(t, t.get("measured_best_rounds"))] + pair + [status])
     return headers, table
 
 
 def _right_cols(headers):
     return {i for i, h in enumerate(headers)
             if h in ("records/s", "MB/s", "vs best peer", "p50", "p99", "p99.9", "measured",
-                     "fastest rounds") or h.startswith("run ")}
+                     "fastest rounds", "interleaved A/B") or h.startswith("run ")}
 
 
 def print_report(report):
@@ -610,6 +650,10 @@ def render_chart(report, png_path):
 # ---- markdown -----------------------------------------------------------------------
 
 
+def _pair_count(report):
+    return max((r["pairs"] for r in report.get("interleaved") or ()), default=0)
+
+
 def write_markdown(report, md_path, png_path, chart_problem):
     m = report["machine"]
     peers = m["peers"]
@@ -672,8 +716,13 @@ def write_markdown(report, md_path, png_path, chart_problem):
            if report["repeat"] > 1 else "")
         + ". *fastest rounds* divides the two benchmarks' fastest rounds"
         + (" over all runs" if report["repeat"] > 1 else "")
-        + ": the least disturbed by other load on the machine. Status is judged on "
-        "*measured*.",
+        + ": the least disturbed by other load on the machine."
+        + (" *interleaved A/B* comes from `benchmarks/interleaved.py`, run after the "
+           "suite: rounds of the two implementations alternate (AB, BA, AB, ...), so a "
+           "drift of the disk hits both sides of a pair alike; it shows the median of "
+           f"{_pair_count(report)} per-pair ratios and, in brackets, the lowest and "
+           "highest." if report.get("interleaved") else "")
+        + " Status is judged on *measured*.",
         "",
     ]
     headers, table = target_table(report["targets"])
@@ -756,6 +805,8 @@ def main(argv=None):
     ap.add_argument("--md", metavar="PATH", help="the markdown report")
     ap.add_argument("--no-docs", action="store_true",
                     help="write only the JSON, no chart or markdown")
+    ap.add_argument("--no-interleaved", action="store_true",
+                    help="skip the interleaved A/B pairs (benchmarks/interleaved.py)")
     ap.add_argument("--from-json", metavar="PATH",
                     help="re-render a JSON written by this script; runs nothing")
     args = ap.parse_args(argv)
@@ -769,6 +820,7 @@ def main(argv=None):
                 old = json.load(f)
             runs = old["runs"]
             quick, pytest_cmd, command = old["quick"], old["pytest_command"], old["command"]
+            interleaved = old.get("interleaved") or []
         else:
             quick = args.quick
             command = "python benchmarks/run.py" + "".join(" " + shlex.quote(a) for a in argv)
@@ -800,6 +852,7 @@ def main(argv=None):
                     skips = [json.loads(line) for line in f if line.strip()]
                 runs.append({"pytest_returncode": rc, "load": load, "skipped": skips,
                              "pytest_benchmark": raw})
+            interleaved = [] if args.no_interleaved else run_interleaved(quick)
 
         for r in runs:
             for b in r["pytest_benchmark"].get("benchmarks", []):
@@ -827,7 +880,8 @@ def main(argv=None):
             "rate_from": "fastest round" if args.best else "median round",
             "machine": machine_description(runs[-1]["pytest_benchmark"]),
             "scenarios": build_scenarios(rows),
-            "targets": evaluate_targets(rows, runs_rows),
+            "targets": evaluate_targets(rows, runs_rows, interleaved),
+            "interleaved": interleaved,
         }
         print_report(report)
 

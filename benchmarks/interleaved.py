@@ -1,0 +1,235 @@
+"""Interleaved A/B measurements of the ratio targets that a drifting disk blurs.
+
+The pytest-benchmark suite runs all rounds of one implementation, then all
+rounds of the next. On a shared virtual disk the fdatasync latency drifts
+by 20-30 % over seconds, so two blocks of rounds measured a few seconds
+apart can differ by more than the implementations do (three runs of one
+suite gave 1.00x, 0.86x and 0.82x for the same pair). Here each round of
+implementation A is paired with a round of its baseline B run right next to
+it, in alternating order (AB, BA, AB, ...), so a drift hits both sides of a
+pair alike; the result is the median of the per-pair ratios rate(A)/rate(B),
+with the lowest and highest pair ratio beside it.
+
+``run(quick)`` returns one dict per pair: the target it checks (``key``),
+the pair count, the median/min/max ratio and both sides' median rates.
+Called by run.py after the suite; ``python benchmarks/interleaved.py``
+prints the pairs on their own.
+"""
+
+import itertools
+import os
+import pathlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import walx  # noqa: E402
+
+import bench_manager as bm  # noqa: E402
+import pywal  # noqa: E402
+from conftest import _build_c_write_loop  # noqa: E402
+
+
+def _pairs(rounds, a, b):
+    """Run a() and b() `rounds` times each, alternating which goes first;
+    each returns (records, seconds). Returns the per-pair rate ratios and
+    both sides' rates."""
+    ratios, ra, rb = [], [], []
+    for i in range(rounds):
+        if i % 2 == 0:
+            na, ta = a()
+            nb, tb = b()
+        else:
+            nb, tb = b()
+            na, ta = a()
+        ra.append(na / ta)
+        rb.append(nb / tb)
+        ratios.append(ra[-1] / rb[-1])
+    return ratios, ra, rb
+
+
+def _timed(fn, records):
+    def run():
+        t = time.perf_counter()
+        fn()
+        return records, time.perf_counter() - t
+    return run
+
+
+class _Fresh:
+    """A new path per call in `d`, the previous file deleted outside the timing."""
+
+    def __init__(self, d, stem):
+        self.d, self.stem, self.n, self.last = d, stem, itertools.count(), None
+
+    def __call__(self):
+        if self.last and os.path.exists(self.last):
+            os.unlink(self.last)
+        self.last = str(self.d / f"{self.stem}{next(self.n)}.log")
+        return self.last
+
+
+def _write_pair(d, loop, size, n):
+    payload = os.urandom(size)
+    record = pywal.frame(os.urandom(size))[0]
+    pa, pb = _Fresh(d, "w"), _Fresh(d, "c")
+
+    def walx_round():
+        path = pa()
+        t = time.perf_counter()
+        with walx.LogWriter(path) as w:
+            add = w.add_record
+            for _ in range(n):
+                add(payload)
+        return n, time.perf_counter() - t
+
+    def c_round():
+        path = pb()
+        t = time.perf_counter()
+        loop(path, record, n)
+        return n, time.perf_counter() - t
+
+    return walx_round, c_round
+
+
+def _c_sync_round(d, loop, n):
+    record = os.urandom(walx.HEADER_SIZE + bm.SIZE)
+    fresh = _Fresh(d, "cs")
+
+    def c_round():
+        path = fresh()
+        t = time.perf_counter()
+        loop(path, record, n, sync_each=True)
+        return n, time.perf_counter() - t
+    return c_round
+
+
+def _manager_round(m, n):
+    seq = itertools.count(1 + m.current_max_seq)
+
+    def run():
+        append, record = m.append, bm._record
+        t = time.perf_counter()
+        for _ in range(n):
+            append(record(next(seq)))
+        return n, time.perf_counter() - t
+    return run
+
+
+def _manager_threads_round(m, n, threads):
+    seq = itertools.count(1 + m.current_max_seq)
+    import threading
+    lock = threading.Lock()
+
+    def work(t, count):
+        append, record = m.append, bm._record
+        for _ in range(count):
+            with lock:
+                s = next(seq)
+            append(record(s))
+
+    def run():
+        t = time.perf_counter()
+        bm._parallel(threads, n // threads, work)
+        return n // threads * threads, time.perf_counter() - t
+    return run
+
+
+def run(quick=False, out=print):
+    rounds = 2 if quick else 15
+    n_write = 200 if quick else 10_000
+    n_sync = 5 if quick else 200
+    n_threads = 80 if quick else 2000
+    results = []
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="walx-interleaved-", dir=os.environ.get(
+        "WALX_BENCH_DIR") or None))
+    try:
+        loop = _build_c_write_loop(tmp)
+        if not hasattr(loop, "latencies"):
+            out(f"interleaved: skipped ({loop.reason})")
+            return results
+
+        def record(key, what, ratios, ra, rb):
+            r = dict(key=key, what=what, pairs=len(ratios),
+                     ratio=statistics.median(ratios), ratio_min=min(ratios),
+                     ratio_max=max(ratios), rate_a=statistics.median(ra),
+                     rate_b=statistics.median(rb))
+            results.append(r)
+            out(f"  {key:<22} {r['ratio']:6.3f}x  (pairs {r['pairs']}, "
+                f"min {r['ratio_min']:.3f}x, max {r['ratio_max']:.3f}x)  {what}")
+
+        out(f"interleaved A/B pairs ({rounds} per target, alternating order):")
+        for size, key in ((100, "S1 write-through"), (4096, "S2 write-through")):
+            a, b = _write_pair(tmp, loop, size, n_write)
+            record(key, f"LogWriter write-through {size} B / C write loop",
+                   *_pairs(rounds, a, b))
+
+        c_sync = _c_sync_round(tmp, loop, n_sync)
+        payload = os.urandom(bm.SIZE)
+        fresh = _Fresh(tmp, "ls")
+
+        def log_writer_sync():
+            path = fresh()
+            t = time.perf_counter()
+            with walx.LogWriter(path) as w:
+                for _ in range(n_sync):
+                    w.add_record(payload)
+                    w.sync()
+            return n_sync, time.perf_counter() - t
+
+        record("S3 LogWriter", "LogWriter add_record + sync() / C write+fdatasync loop",
+               *_pairs(rounds, log_writer_sync, c_sync))
+
+        with walx.WalManager(tmp / "fresh") as m:
+            record("S3 fresh", "WalManager fresh log / C write+fdatasync loop",
+                   *_pairs(rounds, _manager_round(m, n_sync), c_sync))
+        needed = (rounds + 1) * n_sync * (walx.RECYCLABLE_HEADER_SIZE + bm.SIZE)
+        with bm._fill_and_recycle(tmp / "recycled", max(4 << 20, 2 * needed)) as m:
+            record("S3 recycled", "WalManager recycled log / C write+fdatasync loop",
+                   *_pairs(rounds, _manager_round(m, n_sync), c_sync))
+        with walx.WalManager(tmp / "prealloc", preallocate=bm.PREALLOCATE) as m:
+            record("S3 preallocated", "WalManager preallocated log / C write+fdatasync loop",
+                   *_pairs(rounds, _manager_round(m, n_sync), c_sync))
+
+        with walx.WalManager(tmp / "s4") as m:
+            record("S4 own S3", "WalManager 8 threads / WalManager 1 thread (fresh log)",
+                   *_pairs(rounds, _manager_threads_round(m, n_threads, bm.THREADS),
+                           _manager_round(m, n_sync)))
+            try:
+                import peers
+                db = peers.open_peer("plyvel", tmp / "leveldb", durable=True)
+            except BaseException as e:        # pytest.skip raises a BaseException
+                out(f"  S4 plyvel: skipped ({str(e).splitlines()[0] if str(e) else e!r})")
+            else:
+                try:
+                    put = db.writer()
+                    ids = itertools.count()
+                    value = os.urandom(bm.SIZE)
+
+                    def level_work(t, count):
+                        for _ in range(count):
+                            put(next(ids), value)
+
+                    def level_round():
+                        t = time.perf_counter()
+                        bm._parallel(bm.THREADS, n_threads // bm.THREADS, level_work)
+                        return n_threads // bm.THREADS * bm.THREADS, time.perf_counter() - t
+
+                    record("S4 plyvel", "WalManager 8 threads / LevelDB (plyvel) 8 threads",
+                           *_pairs(rounds, _manager_threads_round(m, n_threads, bm.THREADS),
+                                   level_round))
+                finally:
+                    db.close()
+        return results
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run(quick="--quick" in sys.argv[1:])
