@@ -23,6 +23,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -124,7 +125,6 @@ def _manager_round(m, n):
 
 def _manager_threads_round(m, n, threads):
     seq = itertools.count(1 + m.current_max_seq)
-    import threading
     lock = threading.Lock()
 
     def work(t, count):

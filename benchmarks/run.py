@@ -166,7 +166,8 @@ def run_interleaved(quick):
     """benchmarks/interleaved.py in a child process of the same interpreter,
     from a temporary directory like the suite; returns its results."""
     print("\n== interleaved A/B pairs", flush=True)
-    out = tempfile.mktemp(prefix="walx-interleaved-", suffix=".json")
+    fd, out = tempfile.mkstemp(prefix="walx-interleaved-", suffix=".json")
+    os.close(fd)
     code = ("import json, sys; sys.path.insert(0, %r); import interleaved; "
             "json.dump(interleaved.run(quick=%r), open(%r, 'w'))" % (HERE, quick, out))
     env = dict(os.environ)
@@ -176,7 +177,7 @@ def run_interleaved(quick):
     try:
         with open(out) as f:
             return json.load(f)
-    except OSError:
+    except (OSError, ValueError):
         print(f"run.py: WARNING: interleaved.py exited with status {rc} and wrote "
               f"no results", file=sys.stderr)
         return []
