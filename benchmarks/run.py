@@ -56,6 +56,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -476,6 +477,8 @@ def print_report(report):
     print(f"walx {m['walx_version']} (crc32c: {m['crc32c_impl']}), {m['python']}, "
           f"{m['kernel']}, {m['cpu_model']} ({m['cpus']}), {m['memory']}")
     print(f"benchmark files: {m['bench_dir']} ({m['bench_fs']})")
+    if m.get("sync_cost"):
+        print(f"sync cost: {m['sync_cost']}")
     print(f"rates from the {report['rate_from']}"
           f"{' (median of %d runs)' % report['repeat'] if report['repeat'] > 1 else ''}; "
           f"'vs best peer' = records/s over the fastest non-walx implementation of the "
@@ -539,6 +542,32 @@ def machine_description(raw):
         "bench_dir": mi.get("bench_root", "?"), "bench_fs": fs_text,
         "peers": peers, "hostname": platform.node(),
     }
+
+
+def sync_cost(directory, n=300):
+    """What one write(2) of 107 bytes + fdatasync(2) costs on a fresh file in
+    `directory`: wall time and the kernel CPU time of this process
+    (getrusage), each per call. On a virtual disk much of a sync can be CPU
+    spent by the guest, which then competes with the threads that append."""
+    import resource
+    try:
+        fd, path = tempfile.mkstemp(prefix="walx-sync-cost-", dir=directory)
+    except OSError as e:
+        return f"not measured ({e})"
+    try:
+        rec = b"x" * 107
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        for _ in range(n):
+            os.write(fd, rec)
+            os.fdatasync(fd)
+        t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    wall = (t1 - t0) / n * 1e6
+    sys_cpu = (r1.ru_stime - r0.ru_stime) / n * 1e6
+    return (f"{wall:.0f} us per write(2)+fdatasync(2) of 107 B on a fresh file, "
+            f"{sys_cpu:.0f} us of it CPU time in the kernel (getrusage, {n} calls)")
 
 
 def load_snapshot():
@@ -678,6 +707,7 @@ def write_markdown(report, md_path, png_path, chart_problem):
         f"| CPU | {m['cpu_model']}, {m['cpus']} |",
         f"| Memory | {m['memory']} |",
         f"| Benchmark files | `{m['bench_dir']}`: {m['bench_fs']} |",
+    ] + ([f"| Sync cost | {m['sync_cost']} |"] if m.get("sync_cost") else []) + [
         f"| Kernel | {m['kernel']} |",
         f"| Python | {m['python']} |",
         f"| walx | {m['walx_version']}, CRC-32C: {m['crc32c_impl']} |",
@@ -759,7 +789,9 @@ def write_markdown(report, md_path, png_path, chart_problem):
         "append grew the file.",
         "* **S4** (`bench_manager.py`): 8 threads appending durably at once; the C loop "
         "row is ONE thread (the syscall reference). sqlite3 serialises writers (one "
-        "connection per thread, busy handler).",
+        "connection per thread, busy handler). Where a sync costs the guest CPU time "
+        "(the *Sync cost* line above), the syncing thread competes with the appending "
+        "threads for the same cores.",
         "* **S5** (`bench_reader.py`, `bench_peers_read.py`): every record read back as "
         "`bytes` from the page cache. walx, pywal, LevelDB and RocksDB verify checksums; "
         "LMDB and sqlite3 have none to verify.",
@@ -884,6 +916,10 @@ def main(argv=None):
             "targets": evaluate_targets(rows, runs_rows, interleaved),
             "interleaved": interleaved,
         }
+        if args.from_json:
+            report["machine"]["sync_cost"] = old.get("machine", {}).get("sync_cost")
+        elif os.path.isdir(report["machine"]["bench_dir"]):
+            report["machine"]["sync_cost"] = sync_cost(report["machine"]["bench_dir"])
         print_report(report)
 
         report["runs"] = runs
