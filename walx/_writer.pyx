@@ -170,7 +170,8 @@ cdef class LogWriter:
         cdef Py_buffer view
         cdef int rc
         cdef uint64_t offset = 0
-        self._check_open()
+        if self._st.fd < 0 or self._poison_rc:
+            self._check_open()       # raises
         if type(data) is bytes:
             # Immutable and kept alive by the caller: no buffer to pin.
             rc = self._add(<const uint8_t *>PyBytes_AS_STRING(data),
@@ -199,9 +200,10 @@ cdef class LogWriter:
                 return rc
             pthread_mutex_unlock(&self._lock)
         if n < _DIRECT_MIN and _only_python_thread():
-            # A write of at most one buffer, with no other thread to hand
-            # the GIL to: keep it.
-            return self._add_nogil(p, n, offset)
+            # A write of at most one buffer, and no other thread: nobody to
+            # hand the GIL to, and nobody who could hold self._lock (every
+            # caller is a Python thread, and a finished one holds nothing).
+            return self._add_locked(p, n, offset)
         with nogil:
             rc = self._add_nogil(p, n, offset)
         return rc
@@ -215,7 +217,14 @@ cdef class LogWriter:
     cdef int _add_nogil(self, const uint8_t *data, size_t n, uint64_t *offset) noexcept nogil:
         cdef int rc
         pthread_mutex_lock(&self._lock)
-        rc = self._unusable_locked()
+        rc = self._add_locked(data, n, offset)
+        pthread_mutex_unlock(&self._lock)
+        return rc
+
+    cdef inline int _add_locked(self, const uint8_t *data, size_t n,
+                                uint64_t *offset) noexcept nogil:
+        """_add_nogil's work. REQUIRES: self._lock held, or no other thread."""
+        cdef int rc = self._unusable_locked()
         if rc == 0:
             rc = 1
             if self._st.flush_at == 1 and n >= _DIRECT_MIN:
@@ -228,7 +237,6 @@ cdef class LogWriter:
                     rc = walx_writer_maybe_flush(&self._st)
             if rc < 0:
                 self._poison_rc = rc
-        pthread_mutex_unlock(&self._lock)
         return rc
 
     def add_records(self, records):
