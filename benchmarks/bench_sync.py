@@ -20,14 +20,13 @@ WalManager (fresh, recycled and preallocated logs) is in bench_manager.py
 and the embedded databases in bench_peers_sync.py, in the same scenario.
 """
 
-import itertools
 import os
 
 import pytest
 
 import pywal
 import walx
-from conftest import LATENCY_OPS, timed_ops
+from conftest import LATENCY_OPS, pedantic_fresh_file, timed_ops
 
 QUICK = os.environ.get("WALX_BENCH_QUICK") == "1"
 N = 5 if QUICK else 200
@@ -40,20 +39,7 @@ FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
 
 def _pedantic(benchmark, bench_dir, body, expected_size):
-    counter = itertools.count()
-    last = []
-
-    def setup():
-        for p in last:
-            os.unlink(p)
-        last.clear()
-        path = str(bench_dir / f"{next(counter)}.log")
-        last.append(path)
-        return (path,), {}
-
-    benchmark.pedantic(body, setup=setup, rounds=ROUNDS, warmup_rounds=1 if ROUNDS > 1 else 0)
-    assert os.path.getsize(last[0]) == expected_size
-    os.unlink(last[0])
+    pedantic_fresh_file(benchmark, bench_dir, body, expected_size, ROUNDS)
 
 
 def test_add_record_sync_per_record(benchmark, bench_dir, bench_case, record_latency):

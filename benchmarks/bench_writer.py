@@ -17,13 +17,13 @@ Implementations (scenario "write <size>", one test each):
 The embedded-database peers of these scenarios are in bench_peers_write.py.
 """
 
-import itertools
 import os
 
 import pytest
 
 import pywal
 import walx
+from conftest import pedantic_fresh_file
 
 QUICK = os.environ.get("WALX_BENCH_QUICK") == "1"
 N = 200 if QUICK else 10_000
@@ -47,19 +47,7 @@ def _expected_file_size(size, n):
 
 def _pedantic(benchmark, bench_dir, body, check_size):
     """Run `body(path)` once per round on a fresh path; check the file afterwards."""
-    counter = itertools.count()
-    last = []
-
-    def setup():
-        for p in last:
-            os.unlink(p)
-        last.clear()
-        path = str(bench_dir / f"{next(counter)}.log")
-        last.append(path)
-        return (path,), {}
-
-    benchmark.pedantic(body, setup=setup, rounds=ROUNDS, warmup_rounds=1 if ROUNDS > 1 else 0)
-    assert os.path.getsize(last[0]) == check_size
+    pedantic_fresh_file(benchmark, bench_dir, body, check_size, ROUNDS)
 
 
 def _describe(bench_case, size, impl, baseline=None):

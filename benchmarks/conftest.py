@@ -28,6 +28,7 @@ so run.py can list it as "not installed" instead of dropping it.
 import ctypes
 import fnmatch
 import importlib
+import itertools
 import json
 import math
 import os
@@ -336,6 +337,37 @@ def timed_ops(op, n, clock=None):
         op(i)
         out[i] = clock() - t0
     return out
+
+
+# ---- one fresh file per round ------------------------------------------------
+
+
+class FreshPaths:
+    """A new path `<stem><n>.log` in `directory` per call; the previous one
+    is deleted first, so the deletion stays outside the caller's timing."""
+
+    def __init__(self, directory, stem=""):
+        self.directory, self.stem = pathlib.Path(directory), stem
+        self.counter, self.last = itertools.count(), None
+
+    def __call__(self):
+        self.delete()
+        self.last = str(self.directory / f"{self.stem}{next(self.counter)}.log")
+        return self.last
+
+    def delete(self):
+        if self.last and os.path.exists(self.last):
+            os.unlink(self.last)
+
+
+def pedantic_fresh_file(benchmark, bench_dir, body, expected_size, rounds):
+    """Run `body(path)` once per round on a fresh path in `bench_dir`; check
+    that the last round's file has `expected_size` bytes, then delete it."""
+    paths = FreshPaths(bench_dir)
+    benchmark.pedantic(body, setup=lambda: ((paths(),), {}), rounds=rounds,
+                       warmup_rounds=1 if rounds > 1 else 0)
+    assert os.path.getsize(paths.last) == expected_size
+    paths.delete()
 
 
 # ---- the C write(2) loop baseline -------------------------------------------

@@ -34,7 +34,7 @@ import walx  # noqa: E402
 
 import bench_manager as bm  # noqa: E402
 import pywal  # noqa: E402
-from conftest import _build_c_write_loop  # noqa: E402
+from conftest import FreshPaths, _build_c_write_loop  # noqa: E402
 
 
 def _pairs(rounds, a, b):
@@ -55,31 +55,10 @@ def _pairs(rounds, a, b):
     return ratios, ra, rb
 
 
-def _timed(fn, records):
-    def run():
-        t = time.perf_counter()
-        fn()
-        return records, time.perf_counter() - t
-    return run
-
-
-class _Fresh:
-    """A new path per call in `d`, the previous file deleted outside the timing."""
-
-    def __init__(self, d, stem):
-        self.d, self.stem, self.n, self.last = d, stem, itertools.count(), None
-
-    def __call__(self):
-        if self.last and os.path.exists(self.last):
-            os.unlink(self.last)
-        self.last = str(self.d / f"{self.stem}{next(self.n)}.log")
-        return self.last
-
-
 def _write_pair(d, loop, size, n):
     payload = os.urandom(size)
     record = pywal.frame(os.urandom(size))[0]
-    pa, pb = _Fresh(d, "w"), _Fresh(d, "c")
+    pa, pb = FreshPaths(d, "w"), FreshPaths(d, "c")
 
     def walx_round():
         path = pa()
@@ -101,7 +80,7 @@ def _write_pair(d, loop, size, n):
 
 def _c_sync_round(d, loop, n):
     record = os.urandom(walx.HEADER_SIZE + bm.SIZE)
-    fresh = _Fresh(d, "cs")
+    fresh = FreshPaths(d, "cs")
 
     def c_round():
         path = fresh()
@@ -172,7 +151,7 @@ def run(quick=False, out=print):
 
         c_sync = _c_sync_round(tmp, loop, n_sync)
         payload = os.urandom(bm.SIZE)
-        fresh = _Fresh(tmp, "ls")
+        fresh = FreshPaths(tmp, "ls")
 
         def log_writer_sync():
             path = fresh()
