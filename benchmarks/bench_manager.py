@@ -26,7 +26,8 @@ reserved space (the file did not grow).
 
 Scenario "sync 100B 8 threads" (S4): 8 threads appending durably at once:
 - walx WalManager.append(sync=True): group commit shares fdatasyncs
-  (extra_info: syncs_per_append);
+  (extra_info: syncs_per_append), into a fresh log and into a preallocated
+  one (preallocate=64 MiB, the S3 configuration);
 - walx LogWriter add_record + sync(): concurrent syncs share fdatasyncs;
 - LevelDB (plyvel) put(sync=True), RocksDB (rocksdict) put with
   WriteOptions.sync=True: both group-commit their own WALs;
@@ -270,7 +271,7 @@ def _eight_threads(benchmark, make_op, record_latency):
     record_latency(_parallel_latencies(THREADS, lat_ops, op))
 
 
-def _walx_manager(benchmark, bench_dir, record_latency):
+def _walx_manager(benchmark, bench_dir, record_latency, **options):
     seq = itertools.count(1)
     lock = threading.Lock()
 
@@ -281,10 +282,16 @@ def _walx_manager(benchmark, bench_dir, record_latency):
             m.append(_record(s))
         return op
 
-    with walx.WalManager(bench_dir / "wal") as m:
+    d = bench_dir / "wal"
+    with walx.WalManager(d, **options) as m:
         before = m.metrics
         _eight_threads(benchmark, make_op, record_latency)
         after = m.metrics
+        if options.get("preallocate"):
+            # Every measured append landed inside the reserved space.
+            assert after["rotations_total"] == before["rotations_total"]
+            assert os.path.getsize(d / f"{m.log_number:06}.wal") == options["preallocate"], \
+                "appends went past the reservation"
     appends = after["appends_total"] - before["appends_total"]
     benchmark.extra_info["syncs_per_append"] = round(
         (after["syncs_total"] - before["syncs_total"]) / appends, 3)
@@ -297,6 +304,16 @@ def test_walx_manager_durable_8_threads(benchmark, bench_dir, bench_case, record
                record_size=SIZE, threads=THREADS)
     _walx_manager(benchmark, bench_dir, record_latency)
     _finish(benchmark, "walx_8", per_round)
+
+
+def test_walx_manager_durable_8_threads_preallocated(benchmark, bench_dir, bench_case,
+                                                     record_latency):
+    """WalManager(preallocate=64 MiB).append(sync=True) from 8 threads at once."""
+    per_round = N // THREADS * THREADS
+    bench_case(S4, "walx WalManager.append(sync=True), preallocated log, 8 threads",
+               records=per_round, record_size=SIZE, threads=THREADS, preallocate=PREALLOCATE)
+    _walx_manager(benchmark, bench_dir, record_latency, preallocate=PREALLOCATE)
+    _finish(benchmark, "walx_8_preallocated", per_round)
 
 
 def _peer_8_threads(benchmark, bench_dir, record_latency, name, fresh_connections=False):

@@ -120,6 +120,39 @@ def _manager_threads_round(m, n, threads):
     return run
 
 
+class _Plyvel8:
+    """A round of put(sync=True) from bm.THREADS threads into one LevelDB."""
+
+    def __init__(self, db, n):
+        self.db, self.n = db, n
+        self.put = db.writer()
+        self.ids = itertools.count()
+        self.value = os.urandom(bm.SIZE)
+
+    def _work(self, t, count):
+        put, ids, value = self.put, self.ids, self.value
+        for _ in range(count):
+            put(next(ids), value)
+
+    def __call__(self):
+        t = time.perf_counter()
+        bm._parallel(bm.THREADS, self.n // bm.THREADS, self._work)
+        return self.n // bm.THREADS * bm.THREADS, time.perf_counter() - t
+
+    def close(self):
+        self.db.close()
+
+
+def _plyvel_8_threads_round(tmp, n, out):
+    """The S4 LevelDB round, or None (said why) when plyvel is missing."""
+    try:
+        import peers
+        return _Plyvel8(peers.open_peer("plyvel", tmp / "leveldb", durable=True), n)
+    except BaseException as e:        # pytest.skip raises a BaseException
+        out(f"  S4 plyvel: skipped ({str(e).splitlines()[0] if str(e) else e!r})")
+        return None
+
+
 def run(quick=False, out=print):
     rounds = 2 if quick else 15
     n_write = 200 if quick else 10_000
@@ -176,35 +209,23 @@ def run(quick=False, out=print):
             record("S3 preallocated", "WalManager preallocated log / C write+fdatasync loop",
                    *_pairs(rounds, _manager_round(m, n_sync), c_sync))
 
-        with walx.WalManager(tmp / "s4") as m:
-            record("S4 own S3", "WalManager 8 threads / WalManager 1 thread (fresh log)",
-                   *_pairs(rounds, _manager_threads_round(m, n_threads, bm.THREADS),
-                           _manager_round(m, n_sync)))
-            try:
-                import peers
-                db = peers.open_peer("plyvel", tmp / "leveldb", durable=True)
-            except BaseException as e:        # pytest.skip raises a BaseException
-                out(f"  S4 plyvel: skipped ({str(e).splitlines()[0] if str(e) else e!r})")
-            else:
-                try:
-                    put = db.writer()
-                    ids = itertools.count()
-                    value = os.urandom(bm.SIZE)
-
-                    def level_work(t, count):
-                        for _ in range(count):
-                            put(next(ids), value)
-
-                    def level_round():
-                        t = time.perf_counter()
-                        bm._parallel(bm.THREADS, n_threads // bm.THREADS, level_work)
-                        return n_threads // bm.THREADS * bm.THREADS, time.perf_counter() - t
-
-                    record("S4 plyvel", "WalManager 8 threads / LevelDB (plyvel) 8 threads",
-                           *_pairs(rounds, _manager_threads_round(m, n_threads, bm.THREADS),
-                                   level_round))
-                finally:
-                    db.close()
+        s4_plyvel = _plyvel_8_threads_round(tmp, n_threads, out)
+        try:
+            for label, options, one in (("", {}, "fresh log"),
+                                        (" preallocated", {"preallocate": bm.PREALLOCATE},
+                                         "preallocated log")):
+                with walx.WalManager(tmp / ("s4" + label.strip()), **options) as m:
+                    eight = _manager_threads_round(m, n_threads, bm.THREADS)
+                    record("S4 own S3" + label,
+                           f"WalManager 8 threads / WalManager 1 thread ({one})",
+                           *_pairs(rounds, eight, _manager_round(m, n_sync)))
+                    if s4_plyvel is not None:
+                        record("S4 plyvel" + label,
+                               f"WalManager 8 threads ({one}) / LevelDB (plyvel) 8 threads",
+                               *_pairs(rounds, eight, s4_plyvel))
+        finally:
+            if s4_plyvel is not None:
+                s4_plyvel.close()
         return results
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
