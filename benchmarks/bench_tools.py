@@ -1,0 +1,76 @@
+"""Not benchmarks: the profiling helpers (profile_writes.py, sync_gaps.py)
+keep working. Skipped under --benchmark-only (run.py); CI runs them with
+--benchmark-disable."""
+
+import os
+import shutil
+
+import walx
+
+import profile_writes
+import sync_gaps
+
+TRACE = """\
+     0.000 ( 0.053 ms): python/5264 write(fd: 5, buf: 0x5647, count: 110)           = 110
+     0.100 ( 0.200 ms): python/5264 fdatasync(fd: 5)                                  = 0
+     0.350 ( 0.010 ms): python/5265 write(fd: 5, buf: 0x5647, count: 220)           = 220
+     0.400 ( 0.100 ms): python/5265 fdatasync(fd: 5)                                  = 0
+     0.600 ( 0.300 ms): python/5266 fdatasync(fd: 5)                                  = 0
+"""
+
+
+def test_sync_gaps_analyze_parses_perf_trace():
+    r = sync_gaps.analyze(TRACE)
+    assert r["syncs"] == 3
+    assert r["sync_us_p50"] == 200.0
+    assert abs(r["sync_us_mean"] - 200.0) < 1e-9
+    # Gaps: 0.400 - 0.300 = 100 us, 0.600 - 0.500 = 100 us.
+    assert abs(r["gap_us_p50"] - 100.0) < 1e-6 and abs(r["gap_us_mean"] - 100.0) < 1e-6
+    assert abs(r["cycle_us_mean"] - 250.0) < 1e-6     # start to start: (0.600 - 0.100) / 2
+
+
+def test_sync_gaps_analyze_needs_two_fdatasyncs():
+    assert sync_gaps.analyze("") is None
+    assert sync_gaps.analyze(TRACE.splitlines()[1]) is None
+
+
+def test_sync_gaps_work_appends_durably(tmp_path):
+    n, seconds = sync_gaps.work(str(tmp_path), threads=2, appends=10)
+    assert n == 10 and seconds > 0
+    batches = list(walx.WalManager.iter_recover(tmp_path / "wal"))
+    assert sorted(b.sequence for b in batches) == list(range(1, 11))
+
+
+def test_sync_gaps_rejects_bad_arguments(capsys):
+    for argv in (["--threads", "0"], ["--threads", "4", "--appends", "2"],
+                 ["--preallocate", "-1"]):
+        try:
+            sync_gaps.main(argv)
+        except SystemExit as e:
+            assert e.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+    assert "--threads" in capsys.readouterr().err
+
+
+def test_profile_writes_loops_write_the_same_bytes(tmp_path):
+    # 50 records of 100 B stay inside the first 32 KiB block, where walx's
+    # framing is exactly the pre-framed stream the C and os.write loops write.
+    fns = profile_writes.loops(str(tmp_path), 100, 50)
+    assert {"walx", "os"} <= set(fns)
+    contents = {}
+    for name, fn in fns.items():
+        assert fn() > 0
+        with open(tmp_path / "profile.log", "rb") as f:
+            contents[name] = f.read()
+    assert len(contents["walx"]) == 50 * 107
+    assert all(c == contents["walx"] for c in contents.values())
+
+
+def test_profile_writes_compare_reports_every_loop():
+    lines = []
+    ns = profile_writes.compare(100, 20, 2, out=lines.append)
+    assert {"walx", "os"} <= set(ns) and all(v > 0 for v in ns.values())
+    assert len(lines) == len(ns) + ("c" in ns)
+    if shutil.which(os.environ.get("CC", "cc")):
+        assert "c" in ns          # the C loop was built and measured
