@@ -763,7 +763,10 @@ def write_markdown(report, md_path, png_path, chart_problem):
            "drift of the disk hits both sides of a pair alike; it shows the median of "
            f"{_pair_count(report)} per-pair ratios and, in brackets, the lowest and "
            "highest." if report.get("interleaved") else "")
-        + " Status is judged on *measured*.",
+        + " Status is judged on *measured*. Rows that share a target (S3 recycled or "
+        "preallocated; S4 into a fresh or a preallocated log) meet it when either does. "
+        "What profiling shows for the targets that are missed, and what was tried: "
+        "[profiles.md](profiles.md).",
         "",
     ]
     headers, table = target_table(report["targets"])
