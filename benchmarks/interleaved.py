@@ -120,11 +120,12 @@ def _manager_threads_round(m, n, threads):
     return run
 
 
-class _Plyvel8:
-    """A round of put(sync=True) from bm.THREADS threads into one LevelDB."""
+class _PeerThreadsRound:
+    """A round of n durable puts from `threads` threads into one peer
+    database (peers.open_peer(..., durable=True))."""
 
-    def __init__(self, db, n):
-        self.db, self.n = db, n
+    def __init__(self, db, n, threads=bm.THREADS):
+        self.db, self.n, self.threads = db, n, threads
         self.put = db.writer()
         self.ids = itertools.count()
         self.value = os.urandom(bm.SIZE)
@@ -136,8 +137,8 @@ class _Plyvel8:
 
     def __call__(self):
         t = time.perf_counter()
-        bm._parallel(bm.THREADS, self.n // bm.THREADS, self._work)
-        return self.n // bm.THREADS * bm.THREADS, time.perf_counter() - t
+        bm._parallel(self.threads, self.n // self.threads, self._work)
+        return self.n // self.threads * self.threads, time.perf_counter() - t
 
     def close(self):
         self.db.close()
@@ -147,7 +148,7 @@ def _plyvel_8_threads_round(tmp, n, out):
     """The S4 LevelDB round, or None (said why) when plyvel is missing."""
     try:
         import peers
-        return _Plyvel8(peers.open_peer("plyvel", tmp / "leveldb", durable=True), n)
+        return _PeerThreadsRound(peers.open_peer("plyvel", tmp / "leveldb", durable=True), n)
     except BaseException as e:        # pytest.skip raises a BaseException
         out(f"  S4 plyvel: skipped ({str(e).splitlines()[0] if str(e) else e!r})")
         return None

@@ -18,7 +18,6 @@ record: the suite (run.py) is.
 """
 
 import argparse
-import itertools
 import os
 import re
 import shutil
@@ -26,8 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -58,35 +55,21 @@ def analyze(trace_text):
 
 
 def work(directory, threads, appends, preallocate=0, peer=None):
-    """`appends` durable appends from `threads` threads; returns
-    (appends done, seconds)."""
+    """`appends` durable appends from `threads` threads (the rounds of
+    interleaved.py); returns (appends done, seconds)."""
     import walx
-    import bench_manager as bm
-    per = appends // threads
+    import interleaved
     if peer:
         import peers
         db = peers.open_peer(peer, os.path.join(directory, "db"), durable=True)
-        put, ids, value = db.writer(), itertools.count(), os.urandom(bm.SIZE)
-
-        def one(t, count):
-            for _ in range(count):
-                put(next(ids), value)
+        run = interleaved._PeerThreadsRound(db, appends, threads)
         close = db.close
     else:
         m = walx.WalManager(os.path.join(directory, "wal"), preallocate=preallocate)
-        seq, lock = itertools.count(1), threading.Lock()
-
-        def one(t, count):
-            append, record = m.append, bm._record
-            for _ in range(count):
-                with lock:
-                    s = next(seq)
-                append(record(s))
+        run = interleaved._manager_threads_round(m, appends, threads)
         close = m.close
     try:
-        t = time.perf_counter()
-        bm._parallel(threads, per, one)
-        return per * threads, time.perf_counter() - t
+        return run()
     finally:
         close()
 
@@ -134,7 +117,7 @@ def main(argv=None):
                 if r is None:
                     print("fewer than two fdatasync calls traced")
                     return 1
-                print(f"  fdatasync calls {r['syncs']}, {a.appends / r['syncs']:.2f} appends "
+                print(f"  fdatasync calls {r['syncs']}, {a.appends // a.threads * a.threads / r['syncs']:.2f} appends "
                       f"each; duration p50 {r['sync_us_p50']:.0f} us, mean "
                       f"{r['sync_us_mean']:.0f} us")
                 print(f"  gap from one fdatasync's return to the next one's start: p50 "
