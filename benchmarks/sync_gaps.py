@@ -117,7 +117,8 @@ def main(argv=None):
                 if r is None:
                     print("fewer than two fdatasync calls traced")
                     return 1
-                print(f"  fdatasync calls {r['syncs']}, {a.appends // a.threads * a.threads / r['syncs']:.2f} appends "
+                done = a.appends // a.threads * a.threads
+                print(f"  fdatasync calls {r['syncs']}, {done / r['syncs']:.2f} appends "
                       f"each; duration p50 {r['sync_us_p50']:.0f} us, mean "
                       f"{r['sync_us_mean']:.0f} us")
                 print(f"  gap from one fdatasync's return to the next one's start: p50 "
