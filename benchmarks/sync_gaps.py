@@ -113,7 +113,9 @@ def main(argv=None):
                     r = analyze(f.read())
                 what = a.peer or ("walx WalManager" + (
                     f", preallocate={a.preallocate}" if a.preallocate else ""))
-                print(f"{what}, {a.threads} thread{'s' if a.threads > 1 else ''}, under perf trace: {proc.stdout.strip()}")
+                plural = "s" if a.threads > 1 else ""
+                print(f"{what}, {a.threads} thread{plural}, under perf trace: "
+                      f"{proc.stdout.strip()}")
                 if r is None:
                     print("fewer than two fdatasync calls traced")
                     return 1
