@@ -26,8 +26,8 @@ reserved space (the file did not grow).
 
 Scenario "sync 100B 8 threads" (S4): 8 threads appending durably at once:
 - walx WalManager.append(sync=True): group commit shares fdatasyncs
-  (extra_info: syncs_per_append), into a fresh log and into a preallocated
-  one (preallocate=64 MiB, the S3 configuration);
+  (extra_info: syncs_per_append), into a fresh log, a recycled one and a
+  preallocated one (the S3 configurations);
 - walx LogWriter add_record + sync(): concurrent syncs share fdatasyncs;
 - LevelDB (plyvel) put(sync=True), RocksDB (rocksdict) put with
   WriteOptions.sync=True: both group-commit their own WALs;
@@ -271,7 +271,9 @@ def _eight_threads(benchmark, make_op, record_latency):
     record_latency(_parallel_latencies(THREADS, lat_ops, op))
 
 
-def _walx_manager(benchmark, bench_dir, record_latency, **options):
+def _walx_manager(benchmark, bench_dir, record_latency, reuse=None):
+    """S4 for WalManager: into a fresh log, or (reuse="recycled" or
+    "preallocated") into one that the appends do not grow."""
     seq = itertools.count(1)
     lock = threading.Lock()
 
@@ -283,15 +285,22 @@ def _walx_manager(benchmark, bench_dir, record_latency, **options):
         return op
 
     d = bench_dir / "wal"
-    with walx.WalManager(d, **options) as m:
-        before = m.metrics
+    if reuse == "recycled":
+        needed = ((ROUNDS + 1) * N + 2 * LATENCY_OPS) * (walx.RECYCLABLE_HEADER_SIZE + SIZE)
+        manager = _fill_and_recycle(d, max(4 << 20, 2 * needed))
+    elif reuse == "preallocated":
+        manager = walx.WalManager(d, preallocate=PREALLOCATE)
+    else:
+        manager = walx.WalManager(d)
+    with manager as m:
+        path = d / f"{m.log_number:06}.wal"
+        before, size = m.metrics, os.path.getsize(path)
         _eight_threads(benchmark, make_op, record_latency)
         after = m.metrics
-        if options.get("preallocate"):
-            # Every measured append landed inside the reserved space.
+        if reuse:
+            # Every measured append landed inside the reused or reserved space.
             assert after["rotations_total"] == before["rotations_total"]
-            assert os.path.getsize(d / f"{m.log_number:06}.wal") == options["preallocate"], \
-                "appends went past the reservation"
+            assert os.path.getsize(path) == size, f"appends went past the {reuse} space"
     appends = after["appends_total"] - before["appends_total"]
     benchmark.extra_info["syncs_per_append"] = round(
         (after["syncs_total"] - before["syncs_total"]) / appends, 3)
@@ -306,14 +315,16 @@ def test_walx_manager_durable_8_threads(benchmark, bench_dir, bench_case, record
     _finish(benchmark, "walx_8", per_round)
 
 
-def test_walx_manager_durable_8_threads_preallocated(benchmark, bench_dir, bench_case,
-                                                     record_latency):
-    """WalManager(preallocate=64 MiB).append(sync=True) from 8 threads at once."""
+@pytest.mark.parametrize("reuse", ["recycled", "preallocated"])
+def test_walx_manager_durable_8_threads_reused(benchmark, bench_dir, bench_case,
+                                              record_latency, reuse):
+    """WalManager.append(sync=True) from 8 threads at once into a recycled log
+    (recycle_log_files=1) or a preallocated one (preallocate=64 MiB)."""
     per_round = N // THREADS * THREADS
-    bench_case(S4, "walx WalManager.append(sync=True), preallocated log, 8 threads",
-               records=per_round, record_size=SIZE, threads=THREADS, preallocate=PREALLOCATE)
-    _walx_manager(benchmark, bench_dir, record_latency, preallocate=PREALLOCATE)
-    _finish(benchmark, "walx_8_preallocated", per_round)
+    bench_case(S4, f"walx WalManager.append(sync=True), {reuse} log, 8 threads",
+               records=per_round, record_size=SIZE, threads=THREADS)
+    _walx_manager(benchmark, bench_dir, record_latency, reuse)
+    _finish(benchmark, f"walx_8_{reuse}", per_round)
 
 
 def _peer_8_threads(benchmark, bench_dir, record_latency, name, fresh_connections=False):

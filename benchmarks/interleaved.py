@@ -211,11 +211,16 @@ def run(quick=False, out=print):
                    *_pairs(rounds, _manager_round(m, n_sync), c_sync))
 
         s4_plyvel = _plyvel_8_threads_round(tmp, n_threads, out)
+        # Room for every round of both pairs in the recycled log.
+        s4_needed = (2 * rounds + 1) * (n_threads + n_sync) * (walx.RECYCLABLE_HEADER_SIZE +
+                                                                 bm.SIZE)
         try:
-            for label, options, one in (("", {}, "fresh log"),
-                                        (" preallocated", {"preallocate": bm.PREALLOCATE},
-                                         "preallocated log")):
-                with walx.WalManager(tmp / ("s4" + label.strip()), **options) as m:
+            for label, make in (
+                    ("", lambda d: walx.WalManager(d)),
+                    (" recycled", lambda d: bm._fill_and_recycle(d, max(4 << 20, s4_needed))),
+                    (" preallocated", lambda d: walx.WalManager(d, preallocate=bm.PREALLOCATE))):
+                one = (label.strip() or "fresh") + " log"
+                with make(tmp / ("s4" + label.strip())) as m:
                     eight = _manager_threads_round(m, n_threads, bm.THREADS)
                     record("S4 own S3" + label,
                            f"WalManager 8 threads / WalManager 1 thread ({one})",
