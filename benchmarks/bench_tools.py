@@ -41,9 +41,18 @@ def test_sync_gaps_work_appends_durably(tmp_path):
     assert sorted(b.sequence for b in batches) == list(range(1, 11))
 
 
+def test_sync_gaps_work_into_a_recycled_log(tmp_path):
+    n, _ = sync_gaps.work(str(tmp_path), threads=2, appends=10, recycled=True)
+    assert n == 10
+    batches = list(walx.WalManager.iter_recover(tmp_path / "wal"))
+    # Only the 10 appends: the fill log was flushed and reused, and its old
+    # records in the recycled file belong to another log number.
+    assert sorted(b.sequence for b in batches) == list(range(1, 11))
+
+
 def test_sync_gaps_rejects_bad_arguments(capsys):
     for argv in (["--threads", "0"], ["--threads", "4", "--appends", "2"],
-                 ["--preallocate", "-1"]):
+                 ["--preallocate", "-1"], ["--recycled", "--peer", "plyvel"]):
         try:
             sync_gaps.main(argv)
         except SystemExit as e:

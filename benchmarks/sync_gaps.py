@@ -1,7 +1,7 @@
 """Where the durable-append time goes (S3/S4): how long each fdatasync(2)
 takes and how long the log sits with no fdatasync in flight between two.
 
-    python benchmarks/sync_gaps.py --threads 8 [--preallocate 67108864]
+    python benchmarks/sync_gaps.py --threads 8 [--preallocate 67108864 | --recycled]
     python benchmarks/sync_gaps.py --threads 1
 
 runs WalManager.append(sync=True) from --threads threads under
@@ -19,6 +19,7 @@ record: the suite (run.py) is.
 
 import argparse
 import os
+import pathlib
 import re
 import shutil
 import statistics
@@ -54,7 +55,7 @@ def analyze(trace_text):
                 cycle_us_mean=(calls[-1][0] - calls[0][0]) * 1000 / (len(calls) - 1))
 
 
-def work(directory, threads, appends, preallocate=0, peer=None):
+def work(directory, threads, appends, preallocate=0, peer=None, recycled=False):
     """`appends` durable appends from `threads` threads (the rounds of
     interleaved.py); returns (appends done, seconds)."""
     import walx
@@ -65,7 +66,14 @@ def work(directory, threads, appends, preallocate=0, peer=None):
         run = interleaved._PeerThreadsRound(db, appends, threads)
         close = db.close
     else:
-        m = walx.WalManager(os.path.join(directory, "wal"), preallocate=preallocate)
+        d = os.path.join(directory, "wal")
+        if recycled:
+            # A log the appends overwrite instead of growing (as in the suite).
+            import bench_manager as bm
+            need = 2 * appends * (walx.RECYCLABLE_HEADER_SIZE + bm.SIZE)
+            m = bm._fill_and_recycle(pathlib.Path(d), max(4 << 20, need))
+        else:
+            m = walx.WalManager(d, preallocate=preallocate)
         run = interleaved._manager_threads_round(m, appends, threads)
         close = m.close
     try:
@@ -79,6 +87,8 @@ def _args(argv):
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--appends", type=int, default=8000, help="in all threads together")
     p.add_argument("--preallocate", type=int, default=0, help="WalManager(preallocate=)")
+    p.add_argument("--recycled", action="store_true",
+                   help="append into a recycled log (WalManager(recycle_log_files=1))")
     p.add_argument("--peer", choices=["plyvel", "rocksdict"], help="trace a peer instead")
     p.add_argument("--work", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--dir", default=None, help="where the log goes (default: a new "
@@ -86,13 +96,15 @@ def _args(argv):
     a = p.parse_args(argv)
     if a.threads < 1 or a.appends < a.threads or a.preallocate < 0:
         p.error("--threads >= 1, --appends >= --threads, --preallocate >= 0")
+    if a.recycled and (a.preallocate or a.peer):
+        p.error("--recycled goes with neither --preallocate nor --peer")
     return a
 
 
 def main(argv=None):
     a = _args(argv)
     if a.work:
-        n, s = work(a.dir, a.threads, a.appends, a.preallocate, a.peer)
+        n, s = work(a.dir, a.threads, a.appends, a.preallocate, a.peer, a.recycled)
         print(f"{n / s:.0f} appends/s", flush=True)
         return 0
     d = tempfile.mkdtemp(prefix="walx-syncgaps-",
@@ -100,7 +112,8 @@ def main(argv=None):
     try:
         child = [sys.executable, os.path.abspath(__file__), "--work", "--dir", d,
                  "--threads", str(a.threads), "--appends", str(a.appends),
-                 "--preallocate", str(a.preallocate)] + (["--peer", a.peer] if a.peer else [])
+                 "--preallocate", str(a.preallocate)] + (["--peer", a.peer] if a.peer else []) \
+            + (["--recycled"] if a.recycled else [])
         perf = shutil.which("perf")
         trace = os.path.join(d, "trace.txt")
         if perf:
@@ -112,7 +125,8 @@ def main(argv=None):
                 with open(trace) as f:
                     r = analyze(f.read())
                 what = a.peer or ("walx WalManager" + (
-                    f", preallocate={a.preallocate}" if a.preallocate else ""))
+                    f", preallocate={a.preallocate}" if a.preallocate else "") + (
+                    ", recycled log" if a.recycled else ""))
                 plural = "s" if a.threads > 1 else ""
                 print(f"{what}, {a.threads} thread{plural}, under perf trace: "
                       f"{proc.stdout.strip()}")
