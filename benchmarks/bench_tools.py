@@ -29,6 +29,13 @@ def test_sync_gaps_analyze_parses_perf_trace():
     assert abs(r["cycle_us_mean"] - 250.0) < 1e-6     # start to start: (0.600 - 0.100) / 2
 
 
+def test_sync_gaps_analyze_counts_only_after_the_mark():
+    trace = ("     0.000 ( 0.300 ms): python/5264 fdatasync(fd: 5)          = 0\n"
+             "     0.050 ( 0.001 ms): python/5264 getppid()                = 17\n" + TRACE)
+    assert sync_gaps.analyze(trace) == sync_gaps.analyze(TRACE)
+    assert sync_gaps.analyze(trace.replace("getppid", "getpid"))["syncs"] == 4
+
+
 def test_sync_gaps_analyze_needs_two_fdatasyncs():
     assert sync_gaps.analyze("") is None
     assert sync_gaps.analyze(TRACE.splitlines()[1]) is None
