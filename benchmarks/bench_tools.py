@@ -76,8 +76,9 @@ def test_profile_writes_loops_write_the_same_bytes(tmp_path):
     assert {"walx", "os"} <= set(fns)
     contents = {}
     for name, fn in fns.items():
-        assert fn() > 0
-        with open(tmp_path / "profile.log", "rb") as f:
+        n, seconds = fn()
+        assert n == 50 and seconds > 0
+        with open(fn.paths.last, "rb") as f:
             contents[name] = f.read()
     assert len(contents["walx"]) == 50 * 107
     assert all(c == contents["walx"] for c in contents.values())

@@ -55,27 +55,45 @@ def _pairs(rounds, a, b):
     return ratios, ra, rb
 
 
-def _write_pair(d, loop, size, n):
+def _write_rounds(d, loop, size, n):
+    """The S1/S2 write-through rounds, each into a new file of `d` and
+    returning (n, seconds), all writing the same n records of `size` bytes:
+    "walx" (LogWriter, buffer_size=0), "os" (os.write of the pre-framed
+    record) and, when `loop` is the built C loop, "c". Each round's
+    ``paths`` (a FreshPaths) names its last file."""
     payload = os.urandom(size)
-    record = pywal.frame(os.urandom(size))[0]
-    pa, pb = FreshPaths(d, "w"), FreshPaths(d, "c")
+    record = pywal.frame(payload)[0]
 
-    def walx_round():
-        path = pa()
-        t = time.perf_counter()
+    def timed(stem, body):
+        paths = FreshPaths(d, stem)
+
+        def one_round():
+            path = paths()
+            t = time.perf_counter()
+            body(path)
+            return n, time.perf_counter() - t
+        one_round.paths = paths
+        return one_round
+
+    def walx_body(path):
         with walx.LogWriter(path) as w:
             add = w.add_record
             for _ in range(n):
                 add(payload)
-        return n, time.perf_counter() - t
 
-    def c_round():
-        path = pb()
-        t = time.perf_counter()
-        loop(path, record, n)
-        return n, time.perf_counter() - t
+    def os_body(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        try:
+            write = os.write
+            for _ in range(n):
+                write(fd, record)
+        finally:
+            os.close(fd)
 
-    return walx_round, c_round
+    rounds = {"walx": timed("w", walx_body), "os": timed("o", os_body)}
+    if hasattr(loop, "latencies"):        # built (not CWriteLoopUnavailable)
+        rounds["c"] = timed("c", lambda path: loop(path, record, n))
+    return rounds
 
 
 def _c_sync_round(d, loop, n):
@@ -179,9 +197,9 @@ def run(quick=False, out=print):
 
         out(f"interleaved A/B pairs ({rounds} per target, alternating order):")
         for size, key in ((100, "S1 write-through"), (4096, "S2 write-through")):
-            a, b = _write_pair(tmp, loop, size, n_write)
+            w = _write_rounds(tmp, loop, size, n_write)
             record(key, f"LogWriter write-through {size} B / C write loop",
-                   *_pairs(rounds, a, b))
+                   *_pairs(rounds, w["walx"], w["c"]))
 
         c_sync = _c_sync_round(tmp, loop, n_sync)
         payload = os.urandom(bm.SIZE)

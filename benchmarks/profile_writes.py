@@ -22,62 +22,22 @@ import pathlib
 import statistics
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-import walx  # noqa: E402
-
-import pywal  # noqa: E402
+import interleaved  # noqa: E402
 from conftest import _build_c_write_loop  # noqa: E402
 
 
 def loops(directory, size, n):
-    """{name: round()}: each round writes n records of `size` bytes into a
-    new file and returns the seconds it took."""
-    payload = os.urandom(size)
-    framed, _ = pywal.frame(payload, 0)
-    path = os.path.join(directory, "profile.log")
+    """{name: round()}: interleaved.py's write-through rounds (each writes
+    n records of `size` bytes into a new file and returns (n, seconds))."""
     c_loop = _build_c_write_loop(pathlib.Path(directory))
-
-    def fresh():
-        if os.path.exists(path):
-            os.unlink(path)
-
-    def walx_round():
-        fresh()
-        t = time.perf_counter()
-        with walx.LogWriter(path) as w:
-            add = w.add_record
-            for _ in range(n):
-                add(payload)
-        return time.perf_counter() - t
-
-    def os_round():
-        fresh()
-        t = time.perf_counter()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-        try:
-            write = os.write
-            for _ in range(n):
-                write(fd, framed)
-        finally:
-            os.close(fd)
-        return time.perf_counter() - t
-
-    out = {"walx": walx_round, "os": os_round}
-    if hasattr(c_loop, "latencies"):        # built (not CWriteLoopUnavailable)
-        def c_round():
-            fresh()
-            t = time.perf_counter()
-            c_loop(path, framed, n)
-            return time.perf_counter() - t
-        out["c"] = c_round
-    else:
+    if not hasattr(c_loop, "latencies"):
         print(f"C loop: {c_loop.reason}", file=sys.stderr)
-    return out
+    return interleaved._write_rounds(pathlib.Path(directory), c_loop, size, n)
 
 
 def compare(size, n, rounds, out=print):
@@ -88,7 +48,7 @@ def compare(size, n, rounds, out=print):
         times = {k: [] for k in names}
         for r in range(rounds):
             for k in (names if r % 2 == 0 else names[::-1]):
-                times[k].append(fns[k]())
+                times[k].append(fns[k]()[1])
     ns = {k: statistics.median(v) / n * 1e9 for k, v in times.items()}
     for k in names:
         out(f"{k:>5}: {ns[k]:8.0f} ns per {size} B record")
@@ -115,7 +75,7 @@ def main(argv=None):
         if a.mode not in fns:
             print("the C loop is unavailable here", file=sys.stderr)
             return 1
-        total = sum(fns[a.mode]() for _ in range(a.rounds))
+        total = sum(fns[a.mode]()[1] for _ in range(a.rounds))
     print(f"{a.mode}: {total / (a.rounds * a.records) * 1e9:.0f} ns per record")
     return 0
 
