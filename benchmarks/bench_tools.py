@@ -91,3 +91,16 @@ def test_profile_writes_compare_reports_every_loop():
     assert len(lines) == len(ns) + ("c" in ns)
     if shutil.which(os.environ.get("CC", "cc")):
         assert "c" in ns          # the C loop was built and measured
+
+
+def test_profile_writes_rejects_bad_arguments(capsys):
+    for argv in (["compare", "--size", "-1"], ["walx", "--records", "0"],
+                 ["os", "--rounds", "0"], ["nonsense"]):
+        try:
+            profile_writes.main(argv)
+        except SystemExit as e:
+            assert e.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+    err = capsys.readouterr().err
+    assert "--records" in err and "invalid choice" in err
