@@ -701,6 +701,46 @@ def test_gc_unlink_failure_is_logged_counted_and_retried(wal_dir, caplog):
     assert [b.sequence for b in walx.WalManager.recover_from_dir(wal_dir)[0]] == [2, 3]
 
 
+def test_gc_logs_before_unlink_failure_raises_oserror_and_keeps_the_closed_log(wal_dir, caplog):
+    # The seed's gc_logs_before ignored delete errors (`let _ = remove_file`)
+    # and forgot the log. walx raises an OSError with errno and filename (API.md)
+    # and keeps the log closed, so a later mark_flushed_seq deletes it.
+    with walx.WalManager(wal_dir) as m:
+        m.append(batch(1))
+        m.rotate()
+        m.append(batch(2))
+        m.rotate()                                   # current: 3; closed (1, 1), (2, 2)
+        X._fault_arm("unlink", 1, errno.EIO)
+        with caplog.at_level(logging.WARNING, logger="walx"):
+            with pytest.raises(OSError) as ei:
+                m.gc_logs_before(3)
+        assert X._fault_fired() == 1
+        assert ei.value.errno == errno.EIO
+        assert ei.value.filename == str(wal_dir / "000001.wal")
+        assert "[1]" in str(ei.value)
+        assert not any("retry" in r.getMessage() for r in caplog.records)
+        assert (wal_dir / "000001.wal").exists() and not (wal_dir / "000002.wal").exists()
+        assert m.closed_logs == [(1, 1)] and m.metrics["errors_io_total"] == 1
+        X._fault_disarm()
+        m.mark_flushed_seq(1)                        # the kept closed log goes now
+        assert sorted(os.listdir(wal_dir)) == ["000003.wal", "LOCK"] and m.closed_logs == []
+
+
+def test_gc_logs_before_untracked_file_failure_is_not_tracked(wal_dir):
+    # A log file GC finds on disk but never tracked (no max sequence known)
+    # is reported and left alone, not invented into closed_logs.
+    (wal_dir / "000001.wal").write_bytes(b"")
+    with walx.WalManager(wal_dir, 2) as m:
+        X._fault_arm("unlink", 1, errno.EACCES)
+        with pytest.raises(PermissionError) as ei:
+            m.gc_logs_before(2)
+        assert ei.value.filename == str(wal_dir / "000001.wal")
+        assert m.closed_logs == [] and (wal_dir / "000001.wal").exists()
+        X._fault_disarm()
+        m.gc_logs_before(2)
+        assert not (wal_dir / "000001.wal").exists()
+
+
 def test_open_failure_releases_the_lock(wal_dir):
     for nth in (1, 2, 3):
         X._fault_arm("open", nth, errno.EIO)

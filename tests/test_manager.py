@@ -188,6 +188,10 @@ def test_rotate_records_closed_logs_with_their_max_seq(wal_dir):
 
 
 def test_rotate_onto_existing_nonempty_log_fails_and_keeps_current(wal_dir):
+    # Seed bugs: rotate took the next number before creating the file (a
+    # failed rotate skipped a number), and its FileSink::create opened in
+    # append mode, so rotating onto an existing file appended at a block
+    # offset the writer did not know, breaking the framing.
     with walx.WalManager(wal_dir) as m:
         m.append(batch(1))
         (wal_dir / "000002.wal").write_bytes(b"someone else's")
@@ -195,9 +199,14 @@ def test_rotate_onto_existing_nonempty_log_fails_and_keeps_current(wal_dir):
             m.rotate()
         assert (m.log_number, m.closed_logs, m.metrics["rotations_total"]) == (1, [], 0)
         m.append(batch(2))                       # still usable, still log 1
-    assert (wal_dir / "000002.wal").read_bytes() == b"someone else's"
+        foreign = (wal_dir / "000002.wal").read_bytes()
+        (wal_dir / "000002.wal").rename(wal_dir / "foreign")
+        assert m.rotate() == 1 and m.log_number == 2   # the number was not used up
+        m.append(batch(3))
+    assert foreign == b"someone else's"
     with walx.LogReader(wal_dir / "000001.wal", codec="walx") as r:
         assert list(r) == [batch(1), batch(2)]
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2, 3]
 
 
 def test_metrics_exact_and_monotonic(wal_dir):
@@ -383,10 +392,45 @@ def test_register_closed_log(wal_dir):
         assert m.closed_logs == []
         with pytest.raises(ValueError, match="log_number"):
             m.register_closed_log(51, 0)            # the log being written
+        with pytest.raises(ValueError, match="log_number 52 is not a closed log"):
+            m.register_closed_log(52, 0)            # a later log: see below
+        assert m.closed_logs == []
         with pytest.raises(TypeError, match="max_seq"):
             m.register_closed_log(1, "1")
         with pytest.raises(ValueError, match="log_number"):
             m.register_closed_log(-1, 1)
+
+
+def test_register_closed_log_refuses_a_later_log_seed_bug(wal_dir):
+    # Seed bug: register_closed_log accepted any number but the current one.
+    # A later number became the live log after rotate(), and the next
+    # mark_flushed_seq deleted it with sequences that were never flushed.
+    with walx.WalManager(wal_dir) as m:
+        m.append(batch(1))
+        with pytest.raises(ValueError, match="log_number 2 is not a closed log"):
+            m.register_closed_log(2, 0)
+        m.rotate()                                  # log 2 is live now
+        m.append(batch(2))
+        m.append(batch(3))
+        m.mark_flushed_seq(1)
+        assert names(wal_dir) == ["000002.wal", "LOCK"]
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [2, 3]
+
+
+def test_gc_logs_before_seed_bugs(wal_dir):
+    # Seed bugs in gc_logs_before: it deleted the current log when
+    # `log_number` was above it, and it left the deleted logs in
+    # closed_logs (a later GC counted them again).
+    with walx.WalManager(wal_dir) as m:
+        m.append(batch(1))
+        m.rotate()                                  # current: 2
+        m.append(batch(2))
+        m.gc_logs_before(10)
+        assert names(wal_dir) == ["000002.wal", "LOCK"]
+        assert m.closed_logs == [] and m.metrics["files_gcd_total"] == 1
+        m.mark_flushed_seq(10)
+        assert m.metrics["files_gcd_total"] == 1
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [2]
 
 
 # ---- listing and recovery -----------------------------------------------------------
@@ -395,13 +439,39 @@ def test_list_wal_files_sorted_and_filtered(tmp_path):
     d = tmp_path / "d"
     assert walx.WalManager.list_wal_files(d) == []
     d.mkdir()
+    # Digits only: the seed's Rust parse also took "+5.wal"; walx does not.
+    # Numbers above 2**64 - 1 cannot be log numbers (the seed's u64 parse
+    # skipped them too).
     for name in ["000010.wal", "3.wal", "000001.wal", "LOCK", "x.wal.tmp", "12.log",
-                 "000002.wal.broken", "abc.wal", "7.WAL"]:
+                 "000002.wal.broken", "abc.wal", "7.WAL", "+5.wal", "-6.wal", " 8.wal",
+                 "18446744073709551616.wal", "99999999999999999999999.wal"]:
         (d / name).write_bytes(b"")
     (d / "000005.wal").mkdir()                  # not a file
     assert walx.WalManager.list_wal_files(d) == [
         (1, d / "000001.wal"), (3, d / "3.wal"), (10, d / "000010.wal")]
     assert walx.WalManager.list_wal_files(str(d)) == walx.WalManager.list_wal_files(d)
+    assert walx.WalManager.recover_from_dir(d) == ([], 0, 10)
+
+
+def test_largest_log_number(wal_dir):
+    top = 2**64 - 1
+    (wal_dir / f"{top}.wal").write_bytes(b"")
+    assert walx.WalManager.list_wal_files(wal_dir) == [(top, wal_dir / f"{top}.wal")]
+    assert walx.WalManager.recover_from_dir(wal_dir) == ([], 0, top)
+    with pytest.raises(walx.WalError, match="largest log number"):
+        walx.WalManager.recover_and_open(wal_dir)
+    (wal_dir / f"{top}.wal").unlink()
+    with walx.WalManager(wal_dir, top - 1) as m:    # the largest initial number
+        m.append(batch(1))
+        assert m.rotate() == top - 1
+        assert m.log_number == top
+        with pytest.raises(walx.WalError, match="largest log number"):
+            m.rotate()                              # no log 0 after it
+        assert m.log_number == top
+        m.append(batch(2))                          # still usable
+    with pytest.raises(walx.WalError, match="largest log number"):
+        walx.WalManager.recover_and_open(wal_dir)
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2]
 
 
 def _three_files(d):

@@ -54,6 +54,9 @@ def _log_path(directory, log_number):
     return pathlib.Path(directory) / f"{log_number:06d}.wal"
 
 
+_MAX_LOG_NUMBER = 0xffffffffffffffff     # log numbers are uint64, as in RocksDB
+
+
 def _list_wal_files(directory):
     directory = pathlib.Path(directory)
     if not directory.exists():
@@ -63,7 +66,14 @@ def _list_wal_files(directory):
         for entry in it:
             m = _WAL_NAME.match(entry.name)
             if m and entry.is_file(follow_symlinks=False):
-                files.append((int(m.group(1)), directory / entry.name))
+                n = int(m.group(1))
+                if n > _MAX_LOG_NUMBER:
+                    # No writer can have made it (the seed's u64 parse
+                    # skipped it too); leave it alone, but say so.
+                    _log.warning("ignoring %s: %d is above the largest log number %d",
+                                 directory / entry.name, n, _MAX_LOG_NUMBER)
+                    continue
+                files.append((n, directory / entry.name))
     files.sort(key=lambda t: t[0])
     return files
 
@@ -468,6 +478,8 @@ cdef class WalManager:
         cdef uint64_t old = self._log_number
         cdef uint64_t new = self._next_log
         cdef uint64_t before = self._writer.syncs_total
+        if old == _MAX_LOG_NUMBER:
+            raise WalError(f"cannot rotate {self._dir}: log {old} is the largest log number")
         _log.debug("rotating WAL %d -> %d", old, new)
         # Full fsync before the old log is closed: its data and its size
         # are durable, so recovery reads all of it.
@@ -653,16 +665,20 @@ cdef class WalManager:
             if s > self._flushed_seq:
                 self._flushed_seq = s
             flushed = self._flushed_seq
-            doomed = [c for c in self._closed_logs if c[1] <= flushed]
-            self._closed_logs = [c for c in self._closed_logs if c[1] > flushed]
+            # Never the log being written (register_closed_log keeps it out).
+            current = self._log_number
+            doomed = [c for c in self._closed_logs if c[1] <= flushed and c[0] != current]
+            self._closed_logs = [c for c in self._closed_logs
+                                 if c[1] > flushed or c[0] == current]
         _log.debug("WAL mark flushed %d", flushed)
-        failed = self._delete_logs(doomed)
+        failed = self._delete_logs(doomed, "; will retry on next flush")
         if failed:
             with self._mu:
-                self._closed_logs.extend(failed)
+                self._closed_logs.extend(entry for entry, _ in failed)
 
-    cdef list _delete_logs(self, list entries):
-        """Unlink each (log, max_seq); return the entries that failed."""
+    cdef list _delete_logs(self, list entries, str then):
+        """Unlink each (log, max_seq); return [(entry, OSError)] of those
+        that failed. `then` ends the warning logged for each failure."""
         failed = []
         deleted = 0
         for entry in entries:
@@ -677,10 +693,9 @@ cdef class WalManager:
             except FileNotFoundError:
                 deleted += 1
             except OSError as e:
-                _log.warning("failed to GC WAL file %s: %s; will retry on next flush",
-                             path, e)
+                _log.warning("failed to GC WAL file %s: %s%s", path, e, then)
                 self._m_errors += 1
-                failed.append(entry)
+                failed.append((entry, e))
         self._m_gcd += deleted
         if deleted:
             # A crash before this fsync may resurrect a deleted log; it then
@@ -720,14 +735,23 @@ cdef class WalManager:
             if self._closed_flag:
                 raise WalClosedError(f"WalManager {self._dir} is closed")
             current = self._log_number
+            doomed = [c for c in self._closed_logs if c[0] < before and c[0] != current]
             self._closed_logs = [c for c in self._closed_logs
                                  if not (c[0] < before and c[0] != current)]
-        entries = [(n, 0) for n, _ in _list_wal_files(self._dir)
-                   if n < before and n != current]
-        failed = self._delete_logs(entries)
+        tracked = {c[0] for c in doomed}
+        entries = doomed + [(n, 0) for n, _ in _list_wal_files(self._dir)
+                            if n < before and n != current and n not in tracked]
+        failed = self._delete_logs(entries, "")
         if failed:
-            raise OSError(f"could not delete WAL files {[n for n, _ in failed]} "
-                          f"in {self._dir}; see the log for the errors")
+            # A closed log that could not be deleted stays closed: the next
+            # mark_flushed_seq that covers it tries again.
+            with self._mu:
+                self._closed_logs.extend(entry for entry, _ in failed
+                                         if entry[0] in tracked)
+            entry, e = failed[0]
+            raise OSError(e.errno, f"could not delete WAL files {[f[0][0] for f in failed]} "
+                                   f"in {self._dir}: {e.strerror}",
+                          str(_log_path(self._dir, entry[0])))
 
     def register_closed_log(self, log_number, max_seq):
         """Add (log_number, max_seq) to the logs that GC deletes once flushed."""
@@ -736,8 +760,12 @@ cdef class WalManager:
         with self._mu:
             if self._closed_flag:
                 raise WalClosedError(f"WalManager {self._dir} is closed")
-            if n == self._log_number:
-                raise ValueError(f"log_number {n} is the log being written")
+            # A closed log is older than the one being written. The seed
+            # only refused the current number: a later one was accepted and
+            # GC deleted it once rotation had made it the live log.
+            if n >= self._log_number:
+                raise ValueError(f"log_number {n} is not a closed log: the log being "
+                                 f"written is {self._log_number}")
             self._closed_logs.append((n, s))
 
     @property
@@ -834,6 +862,9 @@ cdef class WalManager:
             r = _Recoverer(m._dir, mode)
             batches = list(r)
             kept = _settle(r)
+            if r.max_log_number == _MAX_LOG_NUMBER:
+                raise WalError(f"cannot open a new log in {m._dir}: its log "
+                               f"{r.max_log_number} is the largest log number")
             m._open_log(r.max_log_number + 1 if r.max_log_number else 1)
             for n, _path, file_max in r.files:
                 m._closed_logs.append((n, file_max))
