@@ -203,8 +203,14 @@ enum walx_parse_status walx_parse_physical(const uint8_t *p, size_t block_left,
 
 /* ---- Syscalls (walx_io.c): every function returns 0 or -errno ---- */
 
+/* Not an errno: what the open functions return (negated) for a FIFO or a
+ * socket, which cannot hold a log and whose open or read could block. */
+#define WALX_ENOTFILE 4097
+
 /* Opens `path` for appending (O_CREAT|O_WRONLY|O_APPEND|O_CLOEXEC, 0644)
- * and sets *fd and *size. On error *fd is unchanged. */
+ * and sets *fd and *size. On error *fd is unchanged. Every open function
+ * refuses a directory (-EISDIR) and a FIFO or socket (-WALX_ENOTFILE)
+ * without blocking; character devices (/dev/full, /dev/zero) are allowed. */
 int walx_open_append(const char *path, int *fd /* OUT */, uint64_t *size /* OUT */);
 /* Opens `path` read-only (O_CLOEXEC); sets *fd and *size. */
 int walx_open_read(const char *path, int *fd /* OUT */, uint64_t *size /* OUT */);
@@ -231,6 +237,10 @@ int walx_ftruncate(int fd, uint64_t size);
 /* Takes an exclusive non-blocking lock on `path` (created if missing):
  * -EWOULDBLOCK when another open file description holds it. */
 int walx_lock_file(const char *path, int *fd /* OUT */);
+/* Releases the lock taken by walx_lock_file and closes `fd`. The unlock
+ * comes first: a child forked meanwhile shares the open file description,
+ * and would otherwise hold the lock until it exits. */
+int walx_unlock_file(int fd);
 int walx_fallocate(int fd, uint64_t size);
 
 /* ---- Fault injection (walx_io.c), for tests ----

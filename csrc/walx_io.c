@@ -87,6 +87,8 @@ static int fstat_size(int fd, uint64_t *size) {
         return -errno;
     if (S_ISDIR(st.st_mode))
         return -EISDIR;
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+        return -WALX_ENOTFILE;
     *size = (uint64_t)st.st_size;
     return 0;
 }
@@ -99,12 +101,25 @@ static int open_retry(const char *path, int flags, mode_t mode) {
     return fd < 0 ? -errno : fd;
 }
 
-/* Opens `path` and reads its size; a directory is -EISDIR. */
+/* Opens `path` and reads its size; a directory is -EISDIR, a FIFO or a
+ * socket -WALX_ENOTFILE. O_NONBLOCK keeps the open of a FIFO from waiting
+ * for its other end; it is cleared once the file is known to be usable. */
 static int open_sized(const char *path, int flags, mode_t mode, int *fd, uint64_t *size) {
-    int f = open_retry(path, flags | O_CLOEXEC, mode);
+    int f = open_retry(path, flags | O_CLOEXEC | O_NONBLOCK, mode);
+    if (f == -ENXIO) {
+        /* A FIFO opened for writing with no reader, or a socket. */
+        struct stat st;
+        if (stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+            return -WALX_ENOTFILE;
+    }
     if (f < 0)
         return f;
     int rc = fstat_size(f, size);
+    if (rc == 0) {
+        int fl = fcntl(f, F_GETFL);
+        if (fl == -1 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0)
+            rc = -errno;
+    }
     if (rc < 0) {
         close(f);
         return rc;
@@ -288,6 +303,12 @@ int walx_lock_file(const char *path, int *fd) {
     }
     *fd = f;
     return 0;
+}
+
+int walx_unlock_file(int fd) {
+    int rc = flock(fd, LOCK_UN) == 0 ? 0 : -errno;
+    int rc2 = walx_close(fd);
+    return rc ? rc : rc2;
 }
 
 int walx_fallocate(int fd, uint64_t size) {

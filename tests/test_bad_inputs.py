@@ -304,6 +304,52 @@ def case_symlink_loop(tmp_path):
     assert walx.WalManager.recover_from_dir(tmp_path)[0] == []    # not a regular file
 
 
+_FIFO_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import walx
+    from walx import _cli
+    d = sys.argv[1]
+    fifo = os.path.join(d, "000001.wal")
+    out = {}
+    for name, call in (("reader", lambda: walx.LogReader(fifo)),
+                       ("writer", lambda: walx.LogWriter(fifo)),
+                       ("repair", lambda: walx.repair(fifo))):
+        try:
+            call()
+            out[name] = None
+        except OSError as e:
+            out[name] = [e.errno, e.strerror, e.filename]
+    out["verify_file"] = _cli.main(["verify", fifo])
+    out["verify_dir"] = _cli.main(["verify", d])
+    out["recover"] = [b.sequence for b in walx.WalManager.iter_recover(d)]
+    print(json.dumps(out))
+""")
+
+
+@bad_input("API", "a FIFO as the path of LogReader, LogWriter, repair, `walx verify` (file "
+           "and directory) and WalManager recovery",
+           "OSError EINVAL \"a FIFO or socket, not a log file\" naming the path, at once "
+           "(no open or read waits for the FIFO's other end); `verify` exits 2 naming it; "
+           "recovery skips it")
+def case_fifo(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no mkfifo")
+    os.mkfifo(tmp_path / "000001.wal")
+    write_log(tmp_path / "000002.wal", [7])
+    # In a child with a time limit: a regression would block forever.
+    proc = subprocess.run([sys.executable, "-c", _FIFO_SCRIPT, str(tmp_path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    fifo = str(tmp_path / "000001.wal")
+    refused = [errno.EINVAL, "a FIFO or socket, not a log file", fifo]
+    assert out["reader"] == out["writer"] == out["repair"] == refused
+    assert out["verify_file"] == out["verify_dir"] == 2
+    assert proc.stderr.count(f"{fifo}: a FIFO or socket, not a log file") == 2, proc.stderr
+    assert out["recover"] == [7]
+
+
 @bad_input("API", "a 300-byte file name", "OSError ENAMETOOLONG naming the path")
 def case_name_too_long(tmp_path):
     p = str(tmp_path / ("x" * 300))
@@ -498,11 +544,12 @@ def case_double_open(tmp_path):
 
 
 @bad_input("API", "use after close: a manager used after its `with` block",
-           "WalClosedError for append/sync/rotate; properties still readable")
+           "WalClosedError for append/sync/rotate and a second `with`; properties still "
+           "readable")
 def case_manager_use_after_with(tmp_path):
     with walx.WalManager(tmp_path / "wal") as m:
         m.append(batch(1))
-    for call in (lambda: m.append(batch(2)), m.sync, m.rotate):
+    for call in (lambda: m.append(batch(2)), m.sync, m.rotate, m.__enter__):
         with pytest.raises(walx.WalClosedError):
             call()
     assert m.closed and m.metrics["appends_total"] == 1 and m.log_number == 1

@@ -741,6 +741,32 @@ def test_gc_logs_before_untracked_file_failure_is_not_tracked(wal_dir):
         assert not (wal_dir / "000001.wal").exists()
 
 
+@pytest.mark.parametrize("where", ["open", "rotate"])
+def test_failed_preallocation_leaves_no_file(wal_dir, where):
+    # ENOSPC from fallocate can come after part of the space was reserved:
+    # the new log is truncated and removed, not left holding it.
+    if where == "open":
+        X._fault_arm("fallocate", 1, errno.ENOSPC)
+        with pytest.raises(OSError) as ei:
+            walx.WalManager(wal_dir, preallocate=1 << 20)
+        assert ei.value.errno == errno.ENOSPC
+        assert ei.value.filename == str(wal_dir / "000001.wal")
+        assert sorted(os.listdir(wal_dir)) == ["LOCK"]
+        X._fault_disarm()
+        with walx.WalManager(wal_dir, preallocate=1 << 20) as m:   # the LOCK was released
+            m.append(batch(1))
+        return
+    with walx.WalManager(wal_dir, preallocate=1 << 20) as m:
+        m.append(batch(1))
+        X._fault_arm("fallocate", 1, errno.ENOSPC)
+        with pytest.raises(OSError) as ei:
+            m.rotate()
+        assert ei.value.errno == errno.ENOSPC
+        assert sorted(os.listdir(wal_dir)) == ["000001.wal", "LOCK"]
+        assert m.log_number == 1
+    assert [b.sequence for b in walx.WalManager.recover_from_dir(wal_dir)[0]] == [1]
+
+
 def test_open_failure_releases_the_lock(wal_dir):
     for nth in (1, 2, 3):
         X._fault_arm("open", nth, errno.EIO)

@@ -433,6 +433,28 @@ def test_gc_logs_before_seed_bugs(wal_dir):
     assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [2]
 
 
+@pytest.mark.parametrize("name", ["7.wal", "0000007.wal"])
+def test_gc_deletes_logs_named_without_six_digits(wal_dir, name):
+    # Recovery reads any <digits>.wal name; GC must delete that file, not
+    # look for 000007.wal, count it deleted and leave the flushed log to be
+    # replayed again.
+    with walx.LogWriter(wal_dir / name, log_number=7) as w:
+        w.add_record(batch(1).encode())
+    m, rec = walx.WalManager.recover_and_open(wal_dir)
+    with m:
+        assert seqs(rec.batches) == [1] and m.closed_logs == [(7, 1)]
+        m.append(batch(2))
+        m.mark_flushed_seq(1)
+        assert names(wal_dir) == ["000008.wal", "LOCK"]
+        assert m.metrics["files_gcd_total"] == 1 and m.closed_logs == []
+    with walx.LogWriter(wal_dir / name, log_number=7) as w:
+        w.add_record(batch(1).encode())
+    with walx.WalManager(wal_dir, 9) as m:
+        m.gc_logs_before(9)
+        assert names(wal_dir) == ["000009.wal", "LOCK"]
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == []
+
+
 # ---- listing and recovery -----------------------------------------------------------
 
 def test_list_wal_files_sorted_and_filtered(tmp_path):
@@ -614,6 +636,29 @@ def test_second_manager_in_this_process_is_locked_out(wal_dir):
         pass
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_close_releases_the_lock_held_through_a_forked_child(wal_dir):
+    # flock belongs to the open file description, which a child forked
+    # while the manager was open shares: close() must unlock, not only
+    # close its descriptor, or the directory stays locked until the child
+    # (which runs no manager) exits.
+    m = walx.WalManager(wal_dir)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                     # the child: wait, then leave
+        os.close(w)
+        os.read(r, 1)
+        os._exit(0)
+    os.close(r)
+    try:
+        m.close()
+        with walx.WalManager(wal_dir, 2) as m2:     # not WalLockedError
+            assert m2.log_number == 2
+    finally:
+        os.close(w)                                  # the child exits
+        os.waitpid(pid, 0)
+
+
 def test_lock_holds_against_another_process(tmp_path, wal_dir):
     m = walx.WalManager(wal_dir)
     try:
@@ -657,8 +702,9 @@ def test_closed_manager_raises_wal_closed_error(wal_dir, call):
     assert m.closed
     with pytest.raises(walx.WalClosedError):
         call(m)
-    with m:                                    # a `with` on it is harmless
-        pass
+    with pytest.raises(walx.WalClosedError):   # as LogWriter and LogReader
+        with m:
+            pass
     m.close()
 
 

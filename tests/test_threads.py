@@ -6,6 +6,9 @@ import hashlib
 import os
 import random
 import struct
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -250,3 +253,50 @@ def test_readers_in_threads_share_nothing(wal_dir):
 
     run_threads(work, 8)
     assert all(v == recs for v in results.values())
+
+
+_BLOCKED_WRITE = textwrap.dedent("""
+    import os, sys, tempfile, threading, tty
+    import walx
+    method = sys.argv[1]
+    records = [bytes([i % 251]) * 1000 for i in range(1000)]       # about 1 MB framed
+    with tempfile.TemporaryDirectory() as d:
+        with walx.LogWriter(os.path.join(d, "ref.log")) as ref:
+            ref.add_records(records)
+            expected = ref.size
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    w = walx.LogWriter(os.ttyname(slave))
+
+    def append():
+        if method == "add_records":
+            w.add_records(records)
+        else:
+            for r in records:
+                w.add_record(r)
+
+    t = threading.Thread(target=append)
+    t.start()
+    # The pty holds a few KiB: the writer's write(2) blocks until this
+    # thread reads. It can only read if the writer released the GIL.
+    got = 0
+    while got < expected:
+        got += len(os.read(master, 1 << 16))
+    t.join()
+    print("drained", got, expected)
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("method", ["add_records", "add_record"])
+def test_blocked_write_does_not_hold_the_gil(method):
+    # API.md: the GIL is released around every system call. A writer whose
+    # write(2) blocks (here on a full pseudo-terminal) must let the other
+    # thread run; holding the GIL deadlocks the child, which the time limit
+    # turns into a failure instead of a hang.
+    proc = subprocess.run([sys.executable, "-c", _BLOCKED_WRITE, method],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    words = proc.stdout.split()
+    assert words[0] == "drained" and words[1] == words[2], proc.stdout

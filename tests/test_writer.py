@@ -223,8 +223,55 @@ def test_recyclable_reopen_with_another_log_number_is_refused(wal_dir):
     path = wal_dir / "journal.log"
     with walx.LogWriter(path, recyclable=True, log_number=5) as w:
         w.add_record(b"x")
-    with pytest.raises((ValueError, walx.CorruptionError)):
+    with pytest.raises(ValueError, match="holds records of log number 5, not 6; "
+                                         "pass log_number=5"):
         walx.LogWriter(path, recyclable=True, log_number=6)
+    with pytest.raises(ValueError, match="log number 5, not 0"):
+        walx.LogWriter(path, recyclable=True)        # journal.log names no number
+    with walx.LogWriter(path, recyclable=True, log_number=5) as w:
+        w.add_record(b"y")
+    with walx.LogReader(path, log_number=5) as r:
+        assert list(r) == [b"x", b"y"] and r.clean_end
+
+
+@pytest.mark.parametrize("new_size", [40, 4])
+def test_recycled_file_with_older_records_is_refused_for_append(wal_dir, new_size):
+    # A file written over by a newer log (overwrite=True, as recycling does)
+    # ends, for readers, where the older log's bytes begin. Appending at the
+    # end of the file would put records where no reader looks; repair cuts
+    # the older bytes, and then appending works.
+    path = wal_dir / "journal.log"
+    with walx.LogWriter(path, recyclable=True, log_number=3) as w:
+        for _ in range(5):
+            w.add_record(b"o" * 40)               # 51 bytes each
+    with walx.LogWriter(path, recyclable=True, log_number=4, overwrite=True) as w:
+        w.add_record(b"n" * new_size)
+    before = path.read_bytes()
+    end = 11 + new_size
+    # 40: an intact record of log 3 follows; 4: the middle of one.
+    match = (f"from offset {end} of 255 belong to log number 3" if new_size == 40
+             else f"valid data ends at offset {end} of 255")
+    with pytest.raises(walx.CorruptionError, match=match) as ei:
+        walx.LogWriter(path, recyclable=True, log_number=4)
+    assert ei.value.offset == end and ei.value.path == str(path)
+    assert path.read_bytes() == before
+    assert [c.offset for c in walx.repair(path)] == [end]
+    with walx.LogWriter(path, recyclable=True, log_number=4) as w:
+        w.add_record(b"more")
+    with walx.LogReader(path, log_number=4) as r:
+        assert list(r) == [b"n" * new_size, b"more"] and r.clean_end
+
+
+def test_recyclable_tail_damage_is_still_corruption(wal_dir):
+    path = wal_dir / "journal.log"
+    with walx.LogWriter(path, recyclable=True, log_number=5) as w:
+        w.add_record(b"x" * 100)
+        w.add_record(b"y" * 100)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF                                 # the last record's CRC fails
+    path.write_bytes(bytes(data))
+    with pytest.raises(walx.CorruptionError, match="does not end cleanly"):
+        walx.LogWriter(path, recyclable=True, log_number=5)
 
 
 # ---- properties ---------------------------------------------------------------------

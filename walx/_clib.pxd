@@ -19,6 +19,7 @@ cdef extern from "walx.h" nogil:
         WALX_RECYCLABLE_HEADER_SIZE
         WALX_WRITER_MIN_BUFFER
         WALX_DEBUG
+        WALX_ENOTFILE
 
     enum walx_record_type:
         WALX_ZERO
@@ -110,6 +111,7 @@ cdef extern from "walx.h" nogil:
     int walx_close(int fd)
     int walx_ftruncate(int fd, uint64_t size)
     int walx_lock_file(const char *path, int *fd)
+    int walx_unlock_file(int fd)
     int walx_fallocate(int fd, uint64_t size)
 
     enum walx_qkind:

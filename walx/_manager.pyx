@@ -325,8 +325,10 @@ cdef class WalManager:
 
     cdef _release_lock(self):
         if self._lock_fd >= 0:
-            # Closing the descriptor releases the flock.
-            walx_close(self._lock_fd)
+            # Unlock, then close: a child forked since the lock was taken
+            # shares the descriptor's lock, and closing alone would leave
+            # the directory locked until that child exits.
+            walx_unlock_file(self._lock_fd)
             self._lock_fd = -1
 
     cdef _open_log(self, uint64_t n):
@@ -377,8 +379,18 @@ cdef class WalManager:
             with nogil:
                 rc = walx_fallocate(fd, self._preallocate)
             if rc < 0 and rc != -95:  # EOPNOTSUPP: reservation is only a hint
-                walx_close(fd)
+                # A failed fallocate can leave blocks reserved (ENOSPC after
+                # a partial reservation): give them back and remove the file,
+                # which was empty or new and holds nothing.
+                with nogil:
+                    walx_ftruncate(fd, 0)
+                    walx_close(fd)
                 self._m_errors += 1
+                try:
+                    _unlink(spath)
+                except OSError as e:
+                    _log.warning("could not remove %s after a failed preallocation: %s",
+                                 spath, e)
                 _check_os(rc, spath)
         walx_close(fd)
         # Without this fsync a crash could lose the new file's directory
@@ -644,6 +656,8 @@ cdef class WalManager:
             _log.info("closed WAL manager %s", self._dir)
 
     def __enter__(self):
+        if self._closed_flag:
+            raise WalClosedError(f"WalManager {self._dir} is closed")
         return self
 
     def __exit__(self, *exc):
@@ -681,21 +695,30 @@ cdef class WalManager:
         that failed. `then` ends the warning logged for each failure."""
         failed = []
         deleted = 0
+        if not entries:
+            return failed
+        # Every file of each log number: recovery reads any <digits>.wal
+        # name (7.wal, 0000007.wal), not only the {n:06}.wal walx writes.
+        on_disk = {}
+        for n, path in _list_wal_files(self._dir):
+            on_disk.setdefault(n, []).append(path)
         for entry in entries:
-            path = _log_path(self._dir, entry[0])
-            _log.debug("GC WAL file %s (max seq %d)", path, entry[1])
-            try:
-                if self._keep_for_recycling(str(path)):
-                    deleted += 1
-                    continue
-                _unlink(str(path))
+            error = None
+            for path in on_disk.get(entry[0]) or [_log_path(self._dir, entry[0])]:
+                _log.debug("GC WAL file %s (max seq %d)", path, entry[1])
+                try:
+                    if not self._keep_for_recycling(str(path)):
+                        _unlink(str(path))
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    _log.warning("failed to GC WAL file %s: %s%s", path, e, then)
+                    self._m_errors += 1
+                    error = error or e
+            if error is None:
                 deleted += 1
-            except FileNotFoundError:
-                deleted += 1
-            except OSError as e:
-                _log.warning("failed to GC WAL file %s: %s%s", path, e, then)
-                self._m_errors += 1
-                failed.append((entry, e))
+            else:
+                failed.append((entry, error))
         self._m_gcd += deleted
         if deleted:
             # A crash before this fsync may resurrect a deleted log; it then
@@ -751,7 +774,7 @@ cdef class WalManager:
             entry, e = failed[0]
             raise OSError(e.errno, f"could not delete WAL files {[f[0][0] for f in failed]} "
                                    f"in {self._dir}: {e.strerror}",
-                          str(_log_path(self._dir, entry[0])))
+                          e.filename or str(_log_path(self._dir, entry[0])))
 
     def register_closed_log(self, log_number, max_seq):
         """Add (log_number, max_seq) to the logs that GC deletes once flushed."""

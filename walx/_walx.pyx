@@ -11,7 +11,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.pystate cimport (PyInterpreterState, PyInterpreterState_Head,
                               PyInterpreterState_Next, PyInterpreterState_ThreadHead,
                               PyThreadState, PyThreadState_Next)
-from libc.errno cimport EBADF, ENOMEM
+from libc.errno cimport EBADF, EINVAL, ENOMEM
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -73,6 +73,8 @@ cdef int _check_os(int rc, object path) except -1:
         return 0
     if rc == -ENOMEM:
         raise MemoryError()
+    if rc == -WALX_ENOTFILE:
+        raise OSError(EINVAL, "a FIFO or socket, not a log file", path)
     raise OSError(-rc, os.strerror(-rc), path)
 
 

@@ -244,9 +244,7 @@ cdef class LogWriter:
 
         Returns the number of records written. Raises as add_record.
         """
-        cdef Py_buffer view
         cdef int rc = 0
-        cdef uint64_t offset = 0
         cdef Py_ssize_t count = 0
         self._check_open()
         if isinstance(records, (bytes, bytearray, memoryview, str)):
@@ -269,34 +267,52 @@ cdef class LogWriter:
                 raise TypeError(f"records[{i}] must be a bytes-like object, "
                                 f"not {type(item).__name__}") from None
         cdef const uint8_t[::1] mv
-        with nogil:
-            pthread_mutex_lock(&self._lock)
+        cdef Py_ssize_t n = len(views)
+        cdef const uint8_t **ptrs = <const uint8_t **>PyMem_Malloc((n + 1) * sizeof(uint8_t *))
+        cdef size_t *lens = <size_t *>PyMem_Malloc((n + 1) * sizeof(size_t))
         try:
-            if self._st.fd < 0:
-                rc = _RC_CLOSED
-            elif self._poison_rc:
-                rc = self._poison_rc
+            if ptrs == NULL or lens == NULL:
+                raise MemoryError()
+            # The views in `views` keep every buffer pinned until the end.
+            for i, v in enumerate(views):
+                mv = v
+                lens[i] = mv.shape[0]
+                ptrs[i] = &mv[0] if mv.shape[0] else <const uint8_t *>""
+            if _only_python_thread():
+                rc = self._add_many(ptrs, lens, n, &count)
             else:
-                # Framing holds the GIL (no syscall) until the buffer fills.
-                for v in views:
-                    mv = v
-                    if mv.shape[0]:
-                        rc = walx_writer_add(&self._st, &mv[0], mv.shape[0], &offset)
-                    else:
-                        rc = walx_writer_add(&self._st, <const uint8_t *>"", 0, &offset)
-                    if rc:
-                        break
-                    count += 1
-                if rc == 0:
-                    with nogil:
-                        rc = walx_writer_maybe_flush(&self._st)
-                if rc < 0:
-                    self._poison_rc = rc
+                # Filling the buffer writes it: no GIL around write(2).
+                with nogil:
+                    rc = self._add_many(ptrs, lens, n, &count)
         finally:
-            pthread_mutex_unlock(&self._lock)
+            PyMem_Free(ptrs)
+            PyMem_Free(lens)
         if rc:
             self._fail(rc, "write")
         return count
+
+    cdef int _add_many(self, const uint8_t **ptrs, const size_t *lens, Py_ssize_t n,
+                       Py_ssize_t *count) noexcept nogil:
+        """Frame records ptrs[i], lens[i] in order and flush as add_record
+        does; *count is how many were framed. Returns 0, -errno or
+        _RC_CLOSED."""
+        cdef int rc
+        cdef uint64_t offset = 0
+        cdef Py_ssize_t i
+        pthread_mutex_lock(&self._lock)
+        rc = self._unusable_locked()
+        if rc == 0:
+            for i in range(n):
+                rc = walx_writer_add(&self._st, ptrs[i], lens[i], &offset)
+                if rc:
+                    break
+                count[0] += 1
+            if rc == 0:
+                rc = walx_writer_maybe_flush(&self._st)
+            if rc < 0:
+                self._poison_rc = rc
+        pthread_mutex_unlock(&self._lock)
+        return rc
 
     def flush(self):
         """Hand buffered bytes to the OS (no-op when buffer_size == 0)."""
@@ -507,9 +523,44 @@ def _check_tail_for_append(path, uint64_t size, bint recyclable, uint64_t log_nu
                 f"{path!r} holds {'recyclable' if kind == 11 else 'legacy'} records; "
                 f"open it with recyclable={kind == 11}")
         if not reader.clean_end:
+            other = _foreign_log_number(path, reader.end_offset, size) if recyclable else None
+            if other is not None and other != (log_number & 0xffffffff):
+                if reader.end_offset == 0:
+                    raise ValueError(
+                        f"{path!r} holds records of log number {other}, not {log_number}; "
+                        f"pass log_number={other} to append to it")
+                raise CorruptionError(
+                    f"the records from offset {reader.end_offset} of {size} belong to log "
+                    f"number {other}, an older log this recycled file was written over; "
+                    f"records appended after them could never be read back: cut them with "
+                    f"walx.repair() before appending", path, reader.end_offset)
             raise CorruptionError(
                 f"the log does not end cleanly (valid data ends at offset "
                 f"{reader.end_offset} of {size}); run walx.repair() before appending",
                 path, reader.end_offset)
     finally:
         reader.close()
+
+
+def _foreign_log_number(path, uint64_t offset, uint64_t size):
+    """The log number of a valid recyclable record at `offset` of `path`,
+    or None (no such record, or not a recyclable one)."""
+    if size - offset < WALX_RECYCLABLE_HEADER_SIZE:
+        return None
+    with open(path, "rb") as f:
+        f.seek(offset)
+        head = f.read(WALX_RECYCLABLE_HEADER_SIZE)
+        if len(head) < WALX_RECYCLABLE_HEADER_SIZE or head[6] not in (
+                WALX_RECYCLABLE_FULL, WALX_RECYCLABLE_FIRST, WALX_RECYCLABLE_MIDDLE,
+                WALX_RECYCLABLE_LAST):
+            return None
+        length = head[4] | (head[5] << 8)
+        if (offset % WALX_BLOCK_SIZE) + WALX_RECYCLABLE_HEADER_SIZE + length > WALX_BLOCK_SIZE:
+            return None
+        payload = f.read(length)
+    if len(payload) < length:
+        return None
+    masked = head[0] | (head[1] << 8) | (head[2] << 16) | (head[3] << 24)
+    if crc32c(head[6:] + payload) != unmask_crc(masked):
+        return None
+    return head[7] | (head[8] << 8) | (head[9] << 16) | (head[10] << 24)
