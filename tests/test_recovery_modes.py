@@ -235,7 +235,11 @@ def check_cut(data, cut, records, spans, recyclable):
     n = sum(1 for _, end in spans if end <= cut)
     prev_end = spans[n - 1][1] if n else 0
     clean = not any(data[prev_end:cut])
-    silent = recyclable and n > 0
+    # A recyclable log is known as one from its first header's type byte
+    # (offset 6), even when that first record is torn (RocksDB sets its
+    # recycled flag the same way): damage with no record of the log after
+    # it is then the end of the log.
+    silent = recyclable and (n > 0 or cut >= 7)
     view = memoryview(data)[:cut]
     for mode in M:
         got = []
@@ -318,5 +322,122 @@ def test_meta_and_ignorable_records_after_damage_leave_it_a_tail(recyclable, mod
     data = wt.increment_byte(b.data, bad + b.hs)
     with walx.LogReader(data, mode=mode) as r:
         assert list(r) == [b"r0"]
-        assert [tuple(c)[1:] for c in r.corruptions] == (
-            [] if recyclable else [(bad, BLOCK - bad, "checksum mismatch")])
+        # Still a tail (no logical record follows), and recorded: in the
+        # recyclable file the meta record carries this log's number, so the
+        # damage is not stale bytes of the file's previous use.
+        assert [tuple(c)[1:] for c in r.corruptions] == [
+            (bad, BLOCK - bad, "checksum mismatch")]
+
+
+# ---- recyclable logs: stale bytes or this log's damage ------------------------------
+
+def _read(data, mode, **kw):
+    """(records, [(offset, reason)], raised CorruptionError offset or None)."""
+    got = []
+    r = walx.LogReader(data, mode=mode, **kw)
+    try:
+        for rec in r:
+            got.append(rec)
+        raised = None
+    except walx.CorruptionError as e:
+        raised = e.offset
+    return got, [(c.offset, c.reason) for c in r.corruptions], raised
+
+
+@pytest.mark.parametrize("mode", list(M), ids=lambda m: m.name)
+def test_recycled_log_with_torn_first_record_ends_silently(mode):
+    # A recycled file: the new log's first write was torn after 200 bytes,
+    # and the old log's bytes follow. The first header's type says the log
+    # is recyclable (RocksDB sets its recycled flag from it before checking
+    # the CRC), so what follows is the end of the log in every mode.
+    old = wt.LogBuilder(True, 3)
+    for i in range(20):
+        old.add(bytes([i]) * 300)
+    new_first = wt.physical(5, b"N" * 500, log_number=4)
+    data = new_first[:200] + old.data[200:]
+    assert _read(data, mode, log_number=4) == ([], [], None)
+    assert _read(data, mode) == ([], [], None)              # log number not known
+
+
+def test_legacy_log_with_damaged_first_record_is_still_damage():
+    b = wt.LogBuilder(False)
+    b.add(b"x" * 300)
+    b.add(b"y" * 300)
+    data = wt.increment_byte(b.data, 20)                    # the first payload
+    assert _read(data, M.TOLERATE_CORRUPTED_TAIL)[1:] == ([(0, "checksum mismatch")], None)
+    assert _read(data, M.ABSOLUTE_CONSISTENCY)[2] == 0
+
+
+@pytest.mark.parametrize("mode", list(M), ids=lambda m: m.name)
+def test_recyclable_damage_followed_by_this_logs_fragment_is_recorded(mode):
+    # FULL "a", then a FIRST whose CRC fails, then its LAST, intact and
+    # carrying this log's number: the damage is this log's (stale bytes
+    # cannot carry its number), so it is tail damage as in a legacy log,
+    # not a silent end.
+    for recyclable in (False, True):
+        b = wt.LogBuilder(recyclable, LN)
+        b.add(b"a")
+        first, _ = b.add(b"X" * 40000)                  # FIRST in block 0, LAST in block 1
+        data = wt.increment_byte(b.data, first + b.hs + 5)
+        got, damage, raised = _read(data, mode, log_number=LN)
+        assert damage == [(first, "checksum mismatch")], recyclable
+        if mode is M.ABSOLUTE_CONSISTENCY:
+            assert raised == first
+        else:
+            assert (got, raised) == ([b"a"], None)
+
+
+@pytest.mark.parametrize("mode", list(M), ids=lambda m: m.name)
+def test_recyclable_undecodable_batch_at_the_tail_is_recorded(tmp_path, mode):
+    # An intact record of this log whose batch does not decode is damage of
+    # this log (never stale bytes), in a recyclable log as in a legacy one.
+    good = walx.WriteBatch(1)
+    good.put(b"k", b"v")
+    bad = bytearray(walx.WriteBatch(2).encode())
+    bad[11] = 1                                       # count 1, no record
+    for recyclable in (False, True):
+        b = wt.LogBuilder(recyclable, 1)
+        b.add(good.encode())
+        start, _ = b.add(bytes(bad))
+        path = tmp_path / f"{int(recyclable)}" / "000001.wal"
+        path.parent.mkdir()
+        path.write_bytes(b.data)
+        got, damage, raised = _read(str(path), mode, codec="walx")
+        assert [d[0] for d in damage] == [start], recyclable
+        if mode is M.ABSOLUTE_CONSISTENCY:
+            assert raised == start
+        else:
+            assert ([g.sequence for g in got], raised) == ([1], None)
+
+
+def test_recyclable_undecodable_batch_stops_point_in_time_across_files(tmp_path):
+    # log 1: [seq 1, seq 2 undecodable], log 2: [seq 3]. Replaying 1 and 3
+    # would skip seq 2 without a word; POINT_IN_TIME stops at the damage.
+    for recyclable in (False, True):
+        d = tmp_path / str(int(recyclable))
+        d.mkdir()
+        b = wt.LogBuilder(recyclable, 1)
+        one = walx.WriteBatch(1)
+        one.put(b"k", b"v")
+        b.add(one.encode())
+        bad = bytearray(walx.WriteBatch(2).encode())
+        bad[11] = 1
+        b.add(bytes(bad))
+        (d / "000001.wal").write_bytes(b.data)
+        b2 = wt.LogBuilder(recyclable, 2)
+        three = walx.WriteBatch(3)
+        three.put(b"k", b"w")
+        b2.add(three.encode())
+        (d / "000002.wal").write_bytes(b2.data)
+        batches, _, _ = walx.WalManager.recover_from_dir(d, mode=M.POINT_IN_TIME)
+        assert [x.sequence for x in batches] == [1], recyclable
+
+
+@pytest.mark.parametrize("meta", [10, 0x85], ids=["meta", "ignorable"])
+def test_absolute_raises_the_first_damage(meta):
+    # Damage, a record that does not fix the file's header kind, damage:
+    # ABSOLUTE_CONSISTENCY raises the first one (at offset 0).
+    data = (wt.physical(12, b"x") + wt.physical(meta, b"ts") + wt.physical(13, b"y"))
+    got, damage, raised = _read(data, M.ABSOLUTE_CONSISTENCY)
+    assert [d[0] for d in damage][0] == 0 and len(damage) == 2
+    assert raised == 0

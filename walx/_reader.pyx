@@ -73,6 +73,13 @@ cdef class LogReader:
     cdef bint _done
     cdef bint _closed_flag
     cdef bint _stale_end
+    # The file's first header is a damaged recyclable one (RocksDB takes a
+    # log's kind from its first header's type before checking the CRC).
+    cdef bint _first_damaged_recyclable
+    # Pending damage is proven to be this log's, not stale bytes of the
+    # file's previous use: an intact record of this log number is in it or
+    # follows it.
+    cdef bint _own_after_damage
     cdef object _error          # sticky exception once raised
     cdef bint _as_batches       # codec="walx": yield WriteBatch objects
 
@@ -238,9 +245,11 @@ cdef class LogReader:
                 return 0
         self._pending.append([off, end, reason])
         if self._mode == _MODE_ABSOLUTE and self._header_kind == WALX_HEADER_SIZE:
-            # A legacy file has no stale tail: any damage is fatal now.
+            # A legacy file has no stale tail: any damage is fatal now, the
+            # first of it (damage may be pending from before the kind was known).
+            first = len(self.corruptions)
             self._commit_pending()
-            self._fatal_corruption(self.corruptions[-1])
+            self._fatal_corruption(self.corruptions[first])
         return 0
 
     cdef int _commit_pending(self) except -1:
@@ -251,6 +260,7 @@ cdef class LogReader:
                          self._path if self._path is not None else "<bytes>",
                          off, end - off, reason)
         self._pending = []
+        self._own_after_damage = False
         return 0
 
     cdef int _fatal_corruption(self, c) except -1:
@@ -285,15 +295,18 @@ cdef class LogReader:
             self._damage(self._chain_start, end, REASON_INCOMPLETE_CHAIN)
         if not self._pending:
             return 0
-        if self._header_kind == WALX_RECYCLABLE_HEADER_SIZE or self._stale_end:
+        if ((self._header_kind == WALX_RECYCLABLE_HEADER_SIZE or self._stale_end
+             or (self._header_kind == 0 and self._first_damaged_recyclable))
+                and not self._own_after_damage):
             # Bytes of the file's previous use look exactly like a torn
-            # write; with no record of this log after them they are the end
-            # of the log, not damage.
+            # write; with no record of this log in or after them they are
+            # the end of the log, not damage.
             self._pending = []
             return 0
+        first = len(self.corruptions)
         self._commit_pending()
         if self._mode == _MODE_ABSOLUTE:
-            self._fatal_corruption(self.corruptions[len(self.corruptions) - 1])
+            self._fatal_corruption(self.corruptions[first])
         return 0
 
     # ---- the record loop -----------------------------------------------------
@@ -325,8 +338,10 @@ cdef class LogReader:
                 rec = _batch_from(p, n)
             except CorruptionError as e:
                 # A record whose batch fails to decode is damage at that
-                # record, under the same tail rule as framing damage.
+                # record, under the same tail rule as framing damage. It is
+                # an intact record of this log, so never stale bytes.
                 self._damage(rec_off, rec_end, e.reason)
+                self._own_after_damage = True
                 return _SKIP
         else:
             rec = PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>n)
@@ -380,6 +395,13 @@ cdef class LogReader:
                     # Nothing, or zeros too short for a header, at the end:
                     # never-written space.
                     continue
+                if (rec_off == 0 and avail >= WALX_HEADER_SIZE
+                        and ph.header_size == WALX_RECYCLABLE_HEADER_SIZE
+                        and (st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_TRUNCATED_PAYLOAD
+                             or st == WALX_PARSE_TRUNCATED_HEADER)):
+                    # The type byte was read (avail >= 7): a recyclable log
+                    # whose first write was torn, with stale bytes after it.
+                    self._first_damaged_recyclable = True
                 self._damage(rec_off, rec_end, _REASONS[st])
                 continue
             t = ph.type
@@ -399,6 +421,9 @@ cdef class LogReader:
                         self._stale_end = True
                         self._finish()
                         break
+                    if self._pending:
+                        # This log wrote past the damage: it is not stale.
+                        self._own_after_damage = True
             if t == WALX_FULL or t == WALX_RECYCLABLE_FULL:
                 if self._in_chain:
                     self._end_chain_early(rec_off)
