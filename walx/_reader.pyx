@@ -73,6 +73,8 @@ cdef class LogReader:
     cdef bint _done
     cdef bint _closed_flag
     cdef bint _stale_end
+    cdef bint _busy             # a thread is in _next (which may drop the GIL)
+    cdef bint _release_pending  # close() came while _busy: _next releases
     # The file's first header is a damaged recyclable one (RocksDB takes a
     # log's kind from its first header's type before checking the CRC).
     cdef bint _first_damaged_recyclable
@@ -175,9 +177,14 @@ cdef class LogReader:
         self._pos = 0
 
     def close(self):
-        """Release the file or buffer; idempotent."""
+        """Release the file or buffer; idempotent. From another thread while
+        a read is in progress, the reading thread releases them when its
+        read returns (its window is not freed under it)."""
         self._closed_flag = True
-        self._release()
+        if self._busy:
+            self._release_pending = True
+        else:
+            self._release()
 
     def __enter__(self):
         if self._closed_flag:
@@ -353,6 +360,20 @@ cdef class LogReader:
         return rec
 
     cdef object _next(self):
+        """One record at a time: a LogReader is not shared by threads that
+        read at once (a second one gets RuntimeError, never mixed data)."""
+        if self._busy:
+            raise RuntimeError(f"LogReader {self._path!r} is being read by another thread")
+        self._busy = True
+        try:
+            return self._next_record()
+        finally:
+            self._busy = False
+            if self._release_pending:
+                self._release_pending = False
+                self._release()
+
+    cdef object _next_record(self):
         cdef walx_physical ph
         cdef walx_parse_status st
         cdef uint64_t rec_off, rec_end, block_left
@@ -368,6 +389,9 @@ cdef class LogReader:
                     self._finish()
                     break
                 self._load_window()
+                if self._closed_flag:
+                    # close() from another thread during the read.
+                    raise WalClosedError(f"LogReader {self._path!r} is closed")
                 continue
             rec_off = self._data_off + self._pos
             block_left = WALX_BLOCK_SIZE - rec_off % WALX_BLOCK_SIZE
