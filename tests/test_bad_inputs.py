@@ -517,7 +517,8 @@ def case_repair_bad_arguments(tmp_path):
 
 
 @bad_input("API", "`repair` of a log damaged in the middle (valid records after the damage)",
-           "CorruptionError; the file is untouched and no .broken copy is made")
+           "CorruptionError; the file is untouched and no .broken copy is made; in a "
+           "directory, no other log is cut either")
 def case_repair_refuses_mid_file_damage(tmp_path):
     p = tmp_path / "000001.wal"
     write_log(p, range(1, 2001))           # 2 blocks
@@ -528,6 +529,21 @@ def case_repair_refuses_mid_file_damage(tmp_path):
         walx.repair(p)
     assert p.read_bytes() == bytes(data)
     assert not (tmp_path / "000001.wal.broken").exists()
+    # In a directory: a torn log before it and one after it stay as they
+    # are too; every tail is cut or nothing is.
+    for n in (0, 2):
+        write_log(tmp_path / f"00000{n}.wal", [1, 2])
+        with open(tmp_path / f"00000{n}.wal", "ab") as f:
+            f.write(b"\x01\x02\x03")                 # a torn tail
+    before = {x: (tmp_path / x).read_bytes() for x in os.listdir(tmp_path)}
+    with pytest.raises(walx.CorruptionError) as ei:
+        walx.repair(tmp_path)
+    assert ei.value.path == str(p)
+    assert {x: (tmp_path / x).read_bytes() for x in os.listdir(tmp_path)} == before
+    (tmp_path / "000001.wal").unlink()
+    cut = walx.repair(tmp_path)
+    assert [(os.path.basename(c.path), c.size) for c in cut] == [("000000.wal", 3),
+                                                                  ("000002.wal", 3)]
 
 
 @bad_input("API", "double open: `recover_and_open` on a directory a live manager holds",

@@ -910,6 +910,9 @@ def repair(path, *, dry_run=False):
     `path` is a log file or a directory (its <digits>.wal/.log files). The
     original of each file that is cut is kept as NAME.broken. Returns the
     list of Corruption ranges that were (or, with dry_run, would be) cut.
+    A log damaged in the middle (valid records after the damage) raises
+    CorruptionError; for a directory that is found before anything is cut,
+    so either every torn tail is cut or no file changes.
     """
     path = _fspath(path, "path")
     if not isinstance(dry_run, bool):
@@ -922,6 +925,9 @@ def repair(path, *, dry_run=False):
         files.sort(key=lambda p: log_number_from_name(p))
     else:
         files = [path]
+    if len(files) > 1 and not dry_run:
+        for f in files:
+            _repair_file(f, True)       # raises on mid-file damage, cuts nothing
     cut = []
     for f in files:
         cut.extend(_repair_file(f, dry_run))
