@@ -782,7 +782,10 @@ def test_open_failure_releases_the_lock(wal_dir):
 @pytest.mark.parametrize("nth,what", [(2, "fsync"), (1, "open")])
 def test_failed_directory_fsync_in_rotation_poisons_the_manager(wal_dir, nth, what):
     """The directory fsync after creating the next log failed (or the open of
-    the directory for it): the manager is poisoned and never fsyncs again."""
+    the directory for it): the manager is poisoned and never fsyncs again.
+    Seed bug: rotate ignored both failures (`let _ = d.sync_all()`), so the
+    new log's directory entry could be lost while appends to it were
+    acknowledged."""
     m = walx.WalManager(wal_dir)
     try:
         m.append(batch(1))

@@ -458,6 +458,8 @@ def test_gc_deletes_logs_named_without_six_digits(wal_dir, name):
 # ---- listing and recovery -----------------------------------------------------------
 
 def test_list_wal_files_sorted_and_filtered(tmp_path):
+    # Seed bug: list_wal_files returned read_dir order (only recover_from_dir
+    # sorted); API.md promises log-number order.
     d = tmp_path / "d"
     assert walx.WalManager.list_wal_files(d) == []
     d.mkdir()
