@@ -1,9 +1,13 @@
-"""Not benchmarks: the profiling helpers (profile_writes.py, sync_gaps.py)
-keep working. Skipped under --benchmark-only (run.py); CI runs them with
+"""Not benchmarks: the profiling helpers (profile_writes.py, sync_gaps.py,
+group_commit.c) keep working. Skipped under --benchmark-only (run.py); CI runs them with
 --benchmark-disable."""
 
 import os
+import re
 import shutil
+import subprocess
+
+import pytest
 
 import walx
 
@@ -104,3 +108,53 @@ def test_profile_writes_rejects_bad_arguments(capsys):
             raise AssertionError(f"{argv} was accepted")
     err = capsys.readouterr().err
     assert "--records" in err and "invalid choice" in err
+
+
+GROUP_COMMIT_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "group_commit.c")
+
+
+@pytest.fixture(scope="module")
+def group_commit(tmp_path_factory):
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc!r}) to build group_commit.c")
+    exe = str(tmp_path_factory.mktemp("group_commit") / "group_commit")
+    subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", exe,
+                    GROUP_COMMIT_C], check=True)
+    return exe
+
+
+@pytest.mark.parametrize("mode", ["independent", "queue", "pipelined:1", "pipelined:2"])
+def test_group_commit_appends_every_record(group_commit, tmp_path, mode):
+    path = tmp_path / "log"
+    out = subprocess.run([group_commit, mode, "3", "5", str(path)], check=True,
+                         stdout=subprocess.PIPE, universal_newlines=True).stdout
+    m = re.match(r"(\S+) threads=3 appends=15 appends/s=(\d+) appends/fdatasync=([\d.]+)$",
+                 out.strip())
+    assert m and m.group(1) == mode, out
+    per_sync = float(m.group(3))
+    assert 1.0 <= per_sync <= 3.0              # a group holds at most the 3 threads
+    if mode == "independent":
+        assert per_sync == 1.0
+    assert path.stat().st_size == 15 * 107
+
+
+def test_group_commit_recycled_overwrites_from_the_start(group_commit, tmp_path):
+    path = tmp_path / "log"
+    path.write_bytes(b"\xff" * 4096)
+    subprocess.run([group_commit, "queue", "2", "3", str(path), "recycled"], check=True,
+                   stdout=subprocess.DEVNULL)
+    data = path.read_bytes()
+    assert len(data) == 4096                  # not truncated, not grown
+    assert data[:6 * 107] == b"x" * (6 * 107) and data[6 * 107:] == b"\xff" * (4096 - 642)
+
+
+@pytest.mark.parametrize("argv", [["nonsense", "1", "1"], ["pipelined:0", "1", "1"],
+                                  ["queue", "0", "1"], ["queue", "65", "1"],
+                                  ["queue", "1", "0"], ["queue", "1", "x"]])
+def test_group_commit_rejects_bad_arguments(group_commit, tmp_path, argv):
+    proc = subprocess.run([group_commit, *argv, str(tmp_path / "log")],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    assert proc.returncode == 2 and "usage: group_commit" in proc.stderr
+    assert not (tmp_path / "log").exists()
