@@ -1016,7 +1016,20 @@ static void test_io_errors(void) {
     CHECK(rc == -EWOULDBLOCK || rc == -EAGAIN, "second lock: %d", rc);
     walx_close(fd);
     CHECK(walx_lock_file(path, &fd2) == 0, "lock after release");
-    walx_close(fd2);
+    CHECK(walx_unlock_file(fd2) == 0, "unlock_file");
+    CHECK(walx_lock_file(path, &fd) == 0, "lock after unlock_file");
+    walx_close(fd);
+    unlink(path);
+
+    /* A FIFO is refused at once, with nobody at its other end. */
+    path_in_tmp(path, sizeof path, "fifo.log");
+    CHECK(mkfifo(path, 0644) == 0, "mkfifo");
+    fd = -1;
+    CHECK(walx_open_read(path, &fd, &size) == -WALX_ENOTFILE, "open_read of a FIFO");
+    CHECK(walx_open_append(path, &fd, &size) == -WALX_ENOTFILE, "open_append of a FIFO");
+    CHECK(walx_open_overwrite(path, &fd, &size) == -WALX_ENOTFILE, "open_overwrite of a FIFO");
+    CHECK(walx_create_new(path, &fd) == -WALX_ENOTFILE, "create_new of a FIFO");
+    CHECK(fd == -1, "fd set for a FIFO");
     unlink(path);
 
     /* /dev/full: every write fails with ENOSPC. */
