@@ -316,8 +316,13 @@ FOLD512_TARGET static WALX_INLINE __m512i ld512(const uint8_t *p, uint8_t *d, si
  * register. */
 FOLD_TARGET static WALX_INLINE uint64_t fold_finish(__m128i x, const uint8_t *p, uint8_t *d,
                                                     size_t n) {
-    if (d)
+    if (d && n) {
+        /* Checksum the copy, not the source again: the source may change
+         * under a writer (another thread's bytearray), and the record
+         * written must match its CRC, as the folded body's does. */
         memcpy(d, p, n);
+        p = d;
+    }
     __m128i k16 = kpair128(0);
     while (n >= 16) {
         x = fold128(x, k16, _mm_loadu_si128((const __m128i *)(const void *)p));
@@ -453,7 +458,8 @@ static uint32_t crc_fold_copy(uint32_t crc, const uint8_t *p, uint8_t *d, size_t
         return crc_fold512_copy(crc, p, d, n);
     if (n >= 512)
         return crc_fold256_copy(crc, p, d, n);
-    memcpy(d, p, n);
+    if (n)
+        memcpy(d, p, n);
     return crc_hw(crc, d, n);
 }
 

@@ -110,7 +110,9 @@ size_t walx_frame_plan(uint32_t *block_offset, int recyclable, uint32_t log_numb
     }
     /* Count first: the plan is all or nothing. */
     size_t room = WALX_BLOCK_SIZE - off - hs;
-    size_t frags = n <= room ? 1 : 1 + (n - room + WALX_BLOCK_SIZE - hs - 1) / (WALX_BLOCK_SIZE - hs);
+    /* (n - room - 1) / per + 2 rather than a rounded-up sum, which could
+     * wrap for n near SIZE_MAX. */
+    size_t frags = n <= room ? 1 : 2 + (n - room - 1) / (WALX_BLOCK_SIZE - hs);
     if (frags > max_frags)
         return 0;
     size_t pos = 0;

@@ -422,8 +422,10 @@ int walx_writer_maybe_flush(walx_writer *w) {
 
 int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *offset) {
     size_t hs = w->recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
-    if (WALX_LIKELY(w->block_offset + hs + n <= WALX_BLOCK_SIZE &&
-                    w->buf_len + hs + n <= w->buf_cap)) {
+    /* Written as n <= room - hs so that no sum can wrap for a huge n. */
+    if (WALX_LIKELY(WALX_BLOCK_SIZE - w->block_offset >= hs &&
+                    n <= WALX_BLOCK_SIZE - w->block_offset - hs &&
+                    w->buf_cap - w->buf_len >= hs && n <= w->buf_cap - w->buf_len - hs)) {
         /* The common case: one FULL fragment in the current block. */
         walx_frame_full(w->buf + w->buf_len, w->recyclable, w->log_number, data, n);
         *offset = w->size;

@@ -175,18 +175,21 @@ cdef class LogWriter:
         if type(data) is bytes:
             # Immutable and kept alive by the caller: no buffer to pin.
             rc = self._add(<const uint8_t *>PyBytes_AS_STRING(data),
-                           <size_t>PyBytes_GET_SIZE(data), &offset)
+                           <size_t>PyBytes_GET_SIZE(data), &offset, True)
         else:
             _get_buffer(data, &view, "data")
             try:
-                rc = self._add(<const uint8_t *>view.buf, <size_t>view.len, &offset)
+                # A writable buffer may change during the write (another
+                # thread): it is copied, so its CRC matches what is written.
+                rc = self._add(<const uint8_t *>view.buf, <size_t>view.len, &offset,
+                               view.readonly != 0)
             finally:
                 PyBuffer_Release(&view)
         if rc:
             self._fail(rc, "write")
         return offset
 
-    cdef inline int _add(self, const uint8_t *p, size_t n, uint64_t *offset):
+    cdef inline int _add(self, const uint8_t *p, size_t n, uint64_t *offset, bint stable):
         """Frame and append one record; returns 0, -errno or _RC_CLOSED."""
         cdef int rc
         if self._st.flush_at > 1 and pthread_mutex_trylock(&self._lock) == 0:
@@ -203,9 +206,9 @@ cdef class LogWriter:
             # A write of at most one buffer, and no other thread: nobody to
             # hand the GIL to, and nobody who could hold self._lock (every
             # caller is a Python thread, and a finished one holds nothing).
-            return self._add_locked(p, n, offset)
+            return self._add_locked(p, n, offset, stable)
         with nogil:
-            rc = self._add_nogil(p, n, offset)
+            rc = self._add_nogil(p, n, offset, stable)
         return rc
 
     cdef inline int _unusable_locked(self) noexcept nogil:
@@ -214,22 +217,26 @@ cdef class LogWriter:
             return _RC_CLOSED
         return self._poison_rc
 
-    cdef int _add_nogil(self, const uint8_t *data, size_t n, uint64_t *offset) noexcept nogil:
+    cdef int _add_nogil(self, const uint8_t *data, size_t n, uint64_t *offset,
+                        bint stable) noexcept nogil:
         cdef int rc
         pthread_mutex_lock(&self._lock)
-        rc = self._add_locked(data, n, offset)
+        rc = self._add_locked(data, n, offset, stable)
         pthread_mutex_unlock(&self._lock)
         return rc
 
     cdef inline int _add_locked(self, const uint8_t *data, size_t n,
-                                uint64_t *offset) noexcept nogil:
-        """_add_nogil's work. REQUIRES: self._lock held, or no other thread."""
+                                uint64_t *offset, bint stable) noexcept nogil:
+        """_add_nogil's work. `stable`: the bytes cannot change meanwhile
+        (bytes, read-only buffers). REQUIRES: self._lock held, or no other
+        thread."""
         cdef int rc = self._unusable_locked()
         if rc == 0:
             rc = 1
-            if self._st.flush_at == 1 and n >= _DIRECT_MIN:
+            if self._st.flush_at == 1 and n >= _DIRECT_MIN and stable:
                 # Write-through of a larger record: writev the payload in
-                # place instead of copying it into the buffer.
+                # place instead of copying it into the buffer (its CRC was
+                # computed over the same bytes, which cannot change).
                 rc = walx_writer_add_direct(&self._st, data, n, offset)
             if rc == 1:
                 rc = walx_writer_add(&self._st, data, n, offset)

@@ -1102,6 +1102,43 @@ static void test_io_fault_injection(void) {
     unlink(path);
 }
 
+/* Lengths near SIZE_MAX must not wrap the framing arithmetic, and an empty
+ * record may come as (NULL, 0). */
+static void test_frame_huge_and_null(void) {
+    uint8_t headers[8 * WALX_RECYCLABLE_HEADER_SIZE];
+    size_t frag_len[8], pad = 0;
+    static const uint8_t one = 1;
+    for (int recyclable = 0; recyclable <= 1; recyclable++) {
+        uint32_t offsets[] = {0, 100, WALX_BLOCK_SIZE - 11, WALX_BLOCK_SIZE - 7,
+                              WALX_BLOCK_SIZE - 1};
+        for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+            uint32_t off = offsets[i];
+            size_t huge[] = {SIZE_MAX, SIZE_MAX - 5, SIZE_MAX / 2, (size_t)1 << 40};
+            for (size_t j = 0; j < sizeof huge / sizeof huge[0]; j++) {
+                uint32_t o = off;
+                /* More than 8 fragments: nothing planned, nothing read. */
+                CHECK(walx_frame_plan(&o, recyclable, 7, &one, huge[j], &pad, headers,
+                                      frag_len, 8) == 0 && o == off,
+                      "frame_plan of %zu bytes at %u", huge[j], off);
+            }
+        }
+    }
+    uint8_t buf[WALX_WRITER_MIN_BUFFER];
+    walx_writer w;
+    memset(&w, 0, sizeof w);
+    w.fd = -1;
+    w.buf = buf;
+    w.buf_cap = sizeof buf;
+    w.flush_at = sizeof buf;
+    uint64_t off = 1;
+    CHECK(walx_writer_add(&w, NULL, 0, &off) == 0 && off == 0 && w.buf_len == 7,
+          "empty record as (NULL, 0)");
+    walx_physical ph;
+    CHECK(walx_parse_physical(buf, WALX_BLOCK_SIZE, w.buf_len, 0, 1, &ph) == WALX_PARSE_OK &&
+              ph.type == WALX_FULL && ph.length == 0,
+          "the empty record parses");
+}
+
 int main(void) {
     const char *seed = getenv("WALX_TEST_SEED");
     if (seed && *seed)
@@ -1132,6 +1169,7 @@ int main(void) {
     RUN(test_parse_random_garbage);
     RUN(test_parse_walk_random_files);
     RUN(test_writer_to_file);
+    RUN(test_frame_huge_and_null);
     RUN(test_io_errors);
     RUN(test_io_fault_injection);
 
