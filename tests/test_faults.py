@@ -767,6 +767,38 @@ def test_failed_preallocation_leaves_no_file(wal_dir, where):
     assert [b.sequence for b in walx.WalManager.recover_from_dir(wal_dir)[0]] == [1]
 
 
+@pytest.mark.parametrize("config,opts,nth", [
+    ("plain", {}, 3), ("preallocate", {"preallocate": 1 << 20}, 3),
+    ("recycle", {"recycle_log_files": 1}, 2)])
+def test_failed_open_of_the_next_log_leaves_rotation_usable(wal_dir, config, opts, nth):
+    # The open of the new log's writer fails (EMFILE, transient): the old
+    # log stays current and the half-made next log must not stay behind,
+    # or every later rotate() refuses it as an existing non-empty log.
+    with walx.WalManager(wal_dir, **opts) as m:
+        m.append(batch(1))
+        m.rotate()
+        m.append(batch(2))
+        if config == "recycle":
+            m.mark_flushed_seq(1)                    # log 1 goes to the pool
+            assert m.recycle_pool
+        pool = list(m.recycle_pool)
+        X._fault_arm("open", nth, errno.EMFILE)     # the writer's open of log 3
+        with pytest.raises(OSError) as ei:
+            m.rotate()
+        assert X._fault_fired() == 1
+        X._fault_disarm()
+        assert ei.value.errno == errno.EMFILE
+        assert ei.value.filename == str(wal_dir / "000003.wal")
+        assert not (wal_dir / "000003.wal").exists()
+        assert m.log_number == 2 and m.recycle_pool == pool
+        assert m.metrics["errors_io_total"] == 1
+        m.append(batch(3))
+        assert m.rotate() == 2 and m.log_number == 3
+        m.append(batch(4))
+    assert [b.sequence for b in walx.WalManager.recover_from_dir(wal_dir)[0]] == (
+        [2, 3, 4] if config == "recycle" else [1, 2, 3, 4])
+
+
 def test_open_failure_releases_the_lock(wal_dir):
     for nth in (1, 2, 3):
         X._fault_arm("open", nth, errno.EIO)

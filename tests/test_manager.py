@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import tracemalloc
 
 import pytest
@@ -378,6 +379,42 @@ def test_gc_logs_before(wal_dir):
         assert m.metrics["files_gcd_total"] == 3
         m.append(batch(9))
     assert walx.WalManager.recover_from_dir(wal_dir) == ([batch(9)], 9, 4)
+
+
+def test_gc_logs_before_never_deletes_a_log_above_the_current_one(wal_dir):
+    # A rotation running in another thread creates the next log before it
+    # becomes current: gc_logs_before(n) with n above both must leave it, or
+    # the appends that follow the rotation go to a deleted file.
+    with walx.WalManager(wal_dir) as m:
+        m.append(batch(1))
+        m.rotate()                                   # current: 2
+        (wal_dir / "000003.wal").write_bytes(b"")   # what rotate() has just made
+        m.gc_logs_before(2**63)
+        assert names(wal_dir) == ["000002.wal", "000003.wal", "LOCK"]
+
+
+def test_metrics_count_an_append_before_it_returns(wal_dir):
+    # Each thread reads the metrics right after its own append returned:
+    # the append (and the appends of its group) must already be counted.
+    done = []
+    lag = []
+    lock = threading.Lock()
+    with walx.WalManager(wal_dir) as m:
+        def work(t):
+            for i in range(300):
+                m.append(batch(1 + t * 300 + i))
+                with lock:
+                    done.append(1)
+                    returned = len(done)
+                if m.metrics["appends_total"] < returned:
+                    lag.append(returned)
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert m.metrics["appends_total"] == 2400
+    assert lag == []
 
 
 def test_register_closed_log(wal_dir):

@@ -360,12 +360,25 @@ cdef class WalManager:
         if recycled is not None:
             # A crash after this rename leaves log `n` holding only records
             # of older log numbers: readers take it for an empty log.
-            _rename(recycled, spath)
+            try:
+                _rename(recycled, spath)
+            except BaseException:
+                with self._mu:
+                    self._recycle_pool.insert(0, recycled)
+                raise
             self._sync_dir_or_poison()
-            self._m_recycled += 1
             _log.debug("recycled %s as %s", recycled, spath)
-            return LogWriter(spath, log_number=n, recyclable=True,
-                             buffer_size=self._buffer_size, overwrite=True)
+            try:
+                w = LogWriter(spath, log_number=n, recyclable=True,
+                              buffer_size=self._buffer_size, overwrite=True)
+            except BaseException:
+                # Back into the pool: log `n` must not exist, or the next
+                # rotation would refuse it as a non-empty log.
+                self._m_errors += 1
+                self._undo_create(spath, recycled)
+                raise
+            self._m_recycled += 1
+            return w
         with nogil:
             rc = walx_create_new(c, &fd)
         if rc == -17:
@@ -397,9 +410,29 @@ cdef class WalManager:
         # entry while later logs survive: recovery would then miss its
         # records and the next open could reuse its number.
         self._sync_dir_or_poison()
-        return LogWriter(spath, log_number=n, recyclable=self._recyclable,
-                         buffer_size=self._buffer_size,
-                         overwrite=self._preallocate > 0)
+        try:
+            return LogWriter(spath, log_number=n, recyclable=self._recyclable,
+                             buffer_size=self._buffer_size,
+                             overwrite=self._preallocate > 0)
+        except BaseException:
+            # The new file holds nothing (or preallocated zeros): remove it,
+            # so that the next rotation can create log `n` again.
+            self._m_errors += 1
+            self._undo_create(spath, None)
+            raise
+
+    cdef _undo_create(self, str spath, object recycled):
+        """After a failed open of new log `spath`: rename it back to
+        `recycled` (and into the pool) or delete it. Best effort."""
+        try:
+            if recycled is not None:
+                _rename(spath, recycled)
+                with self._mu:
+                    self._recycle_pool.insert(0, recycled)
+            else:
+                _unlink(spath)
+        except OSError as e:
+            _log.warning("could not undo the creation of %s: %s", spath, e)
 
     cdef _sync_dir_or_poison(self):
         """fsync the directory; a failure poisons the manager. As with a log
@@ -565,15 +598,18 @@ cdef class WalManager:
                     syncs = self._writer.syncs_total
                     rc = self._writer._sync_nogil(1)
                     syncs = self._writer.syncs_total - syncs
+                # The counters move before the group is woken, so a caller
+                # whose append returned sees it counted. Every counter
+                # update happens at the head of the queue: no two race.
+                self._m_groups += 1
+                self._m_syncs += syncs
                 if rc == 0:
                     self._current_max_seq = top
+                    self._m_appends += count
+                    self._m_bytes += nbytes
                 walx_queue_finish(&self._q, &e, last, rc, 0)
         if st == WALX_Q_LEADER:
-            self._m_groups += 1
-            self._m_syncs += syncs
             if rc == 0:
-                self._m_appends += count
-                self._m_bytes += nbytes
                 return None
             self._m_errors += 1
             self._group_failed(rc)
@@ -753,17 +789,19 @@ cdef class WalManager:
     def gc_logs_before(self, log_number):
         """Delete every log file numbered below `log_number`, never the current one."""
         cdef uint64_t before = _check_uint(log_number, "log_number", 0xffffffffffffffff)
-        cdef uint64_t current = 0
+        cdef uint64_t current = 0, bound = 0
         with self._mu:
             if self._closed_flag:
                 raise WalClosedError(f"WalManager {self._dir} is closed")
+            # Only logs below the current one: a rotation running meanwhile
+            # creates the next log, above it, and must not lose it.
             current = self._log_number
-            doomed = [c for c in self._closed_logs if c[0] < before and c[0] != current]
-            self._closed_logs = [c for c in self._closed_logs
-                                 if not (c[0] < before and c[0] != current)]
+            bound = min(before, current)
+            doomed = [c for c in self._closed_logs if c[0] < bound]
+            self._closed_logs = [c for c in self._closed_logs if c[0] >= bound]
         tracked = {c[0] for c in doomed}
         entries = doomed + [(n, 0) for n, _ in _list_wal_files(self._dir)
-                            if n < before and n != current and n not in tracked]
+                            if n < bound and n not in tracked]
         failed = self._delete_logs(entries, "")
         if failed:
             # A closed log that could not be deleted stays closed: the next
