@@ -8,6 +8,7 @@ installed package and its ``__main__`` are what is tested.
 import io
 import json
 import logging
+import os
 import pathlib
 import shutil
 import socket
@@ -494,10 +495,13 @@ def test_bench_text_output(capsys, tmp_path):
 
 
 def test_bench_manager_records_have_the_requested_size(tmp_path):
-    for size in (16, 100, 200, 5000):
+    # Every size, including those where the value's length varint grows a
+    # byte (144, 16401): batch_value alone missed those by one.
+    for size in list(range(16, 20000)) + [2**21 + 5]:
+        key, value = _cli_bench.batch_kv(size)
         b = walx.WriteBatch(1)
-        b.put(b"b", _cli_bench.batch_value(size))
-        assert len(b.encode()) == size
+        b.put(key, value)
+        assert len(b.encode()) == size, size
 
 
 def test_bench_recycles_retired_logs(capsys, tmp_path):
@@ -585,6 +589,105 @@ def test_subprocess_demo(tmp_path):
     assert rc == 0, err
     assert "every acknowledged batch present: True" in out
     assert out.rstrip().endswith("demo ok")
+    # The library's warnings show only with -v, as for every command.
+    assert "WARNING" not in err
+    rc, _, err = run_sub(tmp_path, "-v", "demo", "--acks", "20")
+    assert rc == 0 and "walx: WARNING: damaged log" in err
+
+
+@pytest.mark.parametrize("acks", ["0", "-3"])
+def test_demo_acks_must_be_positive(capsys, acks):
+    rc, _, err = run(capsys, "demo", "--acks", acks)
+    assert rc == 2 and "--acks" in err
+
+
+@pytest.mark.skipif(not pathlib.Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_stats_of_an_endless_device_ends(tmp_path):
+    # stats read until read() returned nothing: /dev/zero never ends. It
+    # reads what the file held when opened, as LogReader does.
+    rc, out, err = run_sub(tmp_path, "stats", "/dev/zero", timeout=60)
+    assert rc == 0, err
+    assert "0 bytes (no records)" in out, out
+
+
+def test_non_utf8_file_name_under_a_strict_utf8_output(tmp_path):
+    d = tmp_path / b"wal\xff".decode("utf-8", "surrogateescape")
+    d.mkdir()
+    write_log(d / "000001.log", [b"x"])
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    for cmd in (["verify"], ["dump"], ["stats"], ["repair", "--dry-run"]):
+        proc = subprocess.run([sys.executable, "-m", "walx", *cmd, str(d)],
+                              cwd=tmp_path, capture_output=True, text=True, env=env,
+                              timeout=60, errors="replace")
+        assert proc.returncode == 0, (cmd, proc.stderr)
+        assert "Traceback" not in proc.stderr and "wal\\udcff" in proc.stdout, (cmd, proc.stdout)
+
+
+def _torn(path, seqs):
+    with walx.LogWriter(str(path)) as w:
+        for s in seqs:
+            w.add_record(b"record %d" % s)
+    with open(path, "ab") as f:
+        f.write(b"\x01\x02\x03")
+
+
+def test_repair_of_a_directory_is_all_or_nothing(tmp_path, capsys):
+    # As walx.repair(dir): one log damaged in the middle leaves every file
+    # as it was, also the torn ones beside it.
+    _torn(tmp_path / "000001.log", [1, 2])
+    write_log(tmp_path / "000002.log", [b"a" * 100] * 700)   # 3 blocks
+    data = bytearray((tmp_path / "000002.log").read_bytes())
+    data[10] ^= 0xFF                   # the first record; blocks 2 and 3 are intact
+    (tmp_path / "000002.log").write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    rc, out, err = run(capsys, "repair", tmp_path)
+    assert rc == 1
+    assert "000002.log: NOT REPAIRED" in out and "nothing was changed" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_repair_keeps_every_earlier_copy(tmp_path, capsys):
+    p = tmp_path / "000001.log"
+    _torn(p, [1])
+    first = p.read_bytes()
+    rc, out, _ = run(capsys, "repair", p)
+    assert rc == 0 and f"original kept as {p}.broken" in out
+    with open(p, "ab") as f:
+        f.write(b"\x09\x09")
+    second = p.read_bytes()
+    rc, out, _ = run(capsys, "repair", p)
+    assert rc == 0 and f"original kept as {p}.broken.1" in out
+    assert (tmp_path / "000001.log.broken").read_bytes() == first
+    assert (tmp_path / "000001.log.broken.1").read_bytes() == second
+
+
+def test_repair_refuses_a_directory_entry_that_is_a_directory(tmp_path, capsys):
+    (tmp_path / "000007.log").mkdir()
+    _torn(tmp_path / "000007.log" / "000030.log", [1])
+    inner = (tmp_path / "000007.log" / "000030.log").read_bytes()
+    rc, _, err = run(capsys, "repair", tmp_path)
+    assert rc == 2 and "000007.log: not a regular file" in err
+    assert (tmp_path / "000007.log" / "000030.log").read_bytes() == inner
+
+
+def test_repair_refuses_a_directory_a_live_manager_holds(tmp_path, capsys):
+    d = tmp_path / "wal"
+    with walx.WalManager(d) as m:
+        b = walx.WriteBatch(1)
+        b.put(b"k", b"v")
+        m.append(b)
+        log = d / "000001.wal"
+        with open(log, "ab") as f:
+            f.write(b"\x01\x02\x03")                     # looks torn while live
+        before = log.read_bytes()
+        for target in (d, log):
+            with pytest.raises(walx.WalLockedError):
+                walx.repair(target)
+            rc, _, err = run(capsys, "repair", target)
+            assert rc == 2 and "locked by a live WalManager" in err
+        assert log.read_bytes() == before
+        assert walx.repair(d, dry_run=True)             # a dry run only reads
+    assert [c.offset for c in walx.repair(d)] == [len(before) - 3]   # free now
 
 
 def test_console_script(tmp_path):

@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "run the end-to-end demo", cmd_demo.__doc__, _EXIT_EPILOG)
     demo.add_argument("--dir", help="directory to use (default: a temporary one)")
-    demo.add_argument("--acks", type=int, default=200,
+    demo.add_argument("--acks", type=_positive, default=200,
                       help="acknowledged appends before the crash (default 200)")
     demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return p
@@ -324,6 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="walx: %(levelname)s: %(message)s")
+    # File names need not be valid in the output's encoding (a non-UTF-8
+    # name under a UTF-8 locale): escape them rather than fail mid-output
+    # with a traceback and exit status 1, which means "damage found".
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -334,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # warnings would repeat it, so they show only with --verbose.
     lib_log = logging.getLogger("walx")
     saved = lib_log.level
-    if not args.verbose and args.command != "demo":
+    if not args.verbose:
         lib_log.setLevel(logging.ERROR)
     try:
         func: Command = args.func

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, TextIO, Tuple
 
 import walx
 from walx import _codecs, _scan
@@ -530,11 +530,50 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 # ---- repair -----------------------------------------------------------------------
 
+def _backups(path: str) -> Set[str]:
+    """The NAME.broken[.N] copies of `path` that exist now."""
+    d, base = os.path.split(path)
+    try:
+        names = os.listdir(d or ".")
+    except OSError:
+        return set()
+    return {os.path.join(d, n) for n in names
+            if n == base + ".broken" or n.startswith(base + ".broken.")}
+
+
 def cmd_repair(args: argparse.Namespace) -> int:
-    """walx.repair on each file: cut each damaged tail; --dry-run only reports."""
-    files = expand_paths(args.paths)
+    """walx.repair on each file: cut each damaged tail; --dry-run only reports.
+
+    As walx.repair(dir) does, every log is checked first: when one is
+    damaged in the middle, no file changes."""
+    files = [p for p in expand_paths(args.paths)
+             if os.path.isfile(p) or not os.path.exists(p)]
+    for p in expand_paths(args.paths):
+        if p not in files:
+            _err("repair", f"{p}: not a regular file")
+            return EXIT_ERROR
     status = EXIT_OK
+    if not args.dry_run and len(files) > 1:
+        refused = []
+        for path in files:
+            try:
+                walx.repair(path, dry_run=True)
+            except walx.CorruptionError as e:
+                refused.append((path, e))
+            except (OSError, walx.WalError):
+                pass                    # reported by the pass below
+        if refused:
+            for path, err in refused:
+                print(f"{path}: NOT REPAIRED: damage at offset {err.offset} ({err.reason}) "
+                      f"is followed by valid records")
+                _err("repair", f"{path}: cannot repair: damage at offset {err.offset} "
+                               f"({err.reason}) is followed by valid records, and cutting "
+                               f"there would drop them; inspect with 'walx verify --mode "
+                               f"skip'")
+            _err("repair", "nothing was changed: every log given is repaired, or none is")
+            return EXIT_DAMAGE
     for path in files:
+        before = _backups(path)
         try:
             cut = walx.repair(path, dry_run=args.dry_run)
         except walx.CorruptionError as e:
@@ -572,6 +611,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
                                "(dry run: nothing changed)")
                 status = max(status, EXIT_DAMAGE)
         else:
+            kept = sorted(_backups(path) - before)
             print(f"{path}: now {os.path.getsize(path)} bytes; original kept as "
-                  f"{path}.broken")
+                  f"{kept[0] if kept else path + '.broken'}")
     return status

@@ -946,11 +946,13 @@ def repair(path, *, dry_run=False):
     """Truncate each damaged tail to the end of its last valid record.
 
     `path` is a log file or a directory (its <digits>.wal/.log files). The
-    original of each file that is cut is kept as NAME.broken. Returns the
-    list of Corruption ranges that were (or, with dry_run, would be) cut.
-    A log damaged in the middle (valid records after the damage) raises
-    CorruptionError; for a directory that is found before anything is cut,
-    so either every torn tail is cut or no file changes.
+    original of each file that is cut is kept as NAME.broken (NAME.broken.N
+    when that exists already). Returns the list of Corruption ranges that
+    were (or, with dry_run, would be) cut. A log damaged in the middle
+    (valid records after the damage) raises CorruptionError; for a directory
+    that is found before anything is cut, so either every torn tail is cut
+    or no file changes. A directory with a LOCK file that a live WalManager
+    holds (the directory itself, or the file's) raises WalLockedError.
     """
     path = _fspath(path, "path")
     if not isinstance(dry_run, bool):
@@ -963,13 +965,38 @@ def repair(path, *, dry_run=False):
         files.sort(key=lambda p: log_number_from_name(p))
     else:
         files = [path]
-    if len(files) > 1 and not dry_run:
+    lock_fd = -1 if dry_run else _lock_if_managed(
+        path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path)))
+    try:
+        if len(files) > 1 and not dry_run:
+            for f in files:
+                _repair_file(f, True)       # raises on mid-file damage, cuts nothing
+        cut = []
         for f in files:
-            _repair_file(f, True)       # raises on mid-file damage, cuts nothing
-    cut = []
-    for f in files:
-        cut.extend(_repair_file(f, dry_run))
-    return cut
+            cut.extend(_repair_file(f, dry_run))
+        return cut
+    finally:
+        if lock_fd >= 0:
+            walx_unlock_file(lock_fd)
+
+
+def _lock_if_managed(directory):
+    """Take `directory`'s LOCK if it has one (a WalManager's directory);
+    returns its descriptor, or -1 when there is no LOCK. A live manager's
+    lock raises WalLockedError: cutting a log it writes would lose data."""
+    cdef int rc, fd = -1
+    lock_path = os.path.join(directory, "LOCK")
+    if not os.path.isfile(lock_path):
+        return -1
+    b = os.fsencode(lock_path)
+    cdef const char *c = b
+    with nogil:
+        rc = walx_lock_file(c, &fd)
+    if rc == -11 or rc == -35:  # EAGAIN/EWOULDBLOCK (Linux, BSD/macOS)
+        raise WalLockedError(f"{directory} is locked by a live WalManager (LOCK file "
+                             f"{lock_path}); close it before repairing its logs")
+    _check_os(rc, lock_path)
+    return fd
 
 
 def _fsync_path(path):
@@ -1018,7 +1045,7 @@ def _repair_file(path, bint dry_run):
         Corruption(path, end, size - end, "end of log: bytes after the last valid record")]
     if dry_run:
         return found
-    broken = _cut_keeping_copy(path, end, False)
+    broken = _cut_keeping_copy(path, end, True)
     _sync_dir_of(os.path.dirname(os.path.abspath(path)))
     _log.warning("repaired %s: cut %d bytes at offset %d (original kept as %s)",
                  path, size - end, end, broken)

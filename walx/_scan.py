@@ -82,8 +82,10 @@ def scan(path: _StrPath, log_number: Optional[int] = None) -> ScanResult:
     with open(path, "rb") as f:
         res = ScanResult(path, os.fstat(f.fileno()).st_size)
         base = 0
-        while True:
-            blk = f.read(BLOCK)
+        # Only what the file held when opened, as LogReader reads: a device
+        # such as /dev/zero would never end.
+        while base < res.file_size:
+            blk = f.read(min(BLOCK, res.file_size - base))
             if not blk:
                 break
             expect = _scan_block(res, memoryview(blk), base, expect)
