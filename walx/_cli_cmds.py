@@ -237,7 +237,8 @@ def _on_payload(rep: FileReport, codec: Optional[str], payload: bytes, off: int,
     error: Optional[_codecs.CodecError] = None
     if codec and codec != "raw":
         try:
-            batch = _codecs.decode(codec, payload)
+            # Only dump (on_record) shows the ops: verify and stats validate.
+            batch = _codecs.decode(codec, payload, keep_ops=on_record is not None)
         except _codecs.CodecError as e:
             error = e
             _add_damage(rep, on_damage, off, end - off, f"bad {codec} WriteBatch: {e}")

@@ -145,7 +145,10 @@ def _varint32(buf: bytes, pos: int, what: str) -> Tuple[int, int]:
     raise CodecError(f"bad varint32 ({what})", pos)
 
 
-def _decode_tagged(payload: bytes, tags: Mapping[int, TagSpec], name: str) -> Batch:
+def _decode_tagged(payload: bytes, tags: Mapping[int, TagSpec], name: str,
+                   keep_ops: bool = True) -> Batch:
+    """Validate and decode; with keep_ops=False the ops are checked but not
+    kept (Batch.ops is empty), so memory does not grow with the payload."""
     payload = bytes(payload)
     if len(payload) < HEADER:
         raise CodecError(f"too small ({len(payload)} bytes, a header needs {HEADER})")
@@ -178,7 +181,16 @@ def _decode_tagged(payload: bytes, tags: Mapping[int, TagSpec], name: str) -> Ba
         except CodecError as e:
             raise CodecError(f"bad {opname} (tag 0x{tag:02x} at byte {start}): {e.message}",
                              e.pos, Batch(sequence, count, ops)) from None
-        ops.append(Op(opname, tag, **args))
+        if keep_ops:
+            if args:
+                ops.append(Op(opname, tag, **args))
+            else:
+                # Ops without fields (noop, begin_prepare, ...) are one byte
+                # each: share one instance rather than build one per byte.
+                shared = _FIELDLESS.get(tag)
+                if shared is None:
+                    shared = _FIELDLESS[tag] = Op(opname, tag)
+                ops.append(shared)
         found += counted
     if found != count:
         raise CodecError(f"wrong count: header says {count}, found {found}", None,
@@ -186,34 +198,39 @@ def _decode_tagged(payload: bytes, tags: Mapping[int, TagSpec], name: str) -> Ba
     return Batch(sequence, count, ops)
 
 
-def decode_rocksdb(payload: bytes) -> Batch:
+_FIELDLESS: Dict[int, Op] = {}
+
+
+def decode_rocksdb(payload: bytes, keep_ops: bool = True) -> Batch:
     """A RocksDB WriteBatch: every tag RocksDB writes to its WAL."""
-    return _decode_tagged(payload, ROCKSDB_TAGS, "RocksDB")
+    return _decode_tagged(payload, ROCKSDB_TAGS, "RocksDB", keep_ops)
 
 
-def decode_leveldb(payload: bytes) -> Batch:
+def decode_leveldb(payload: bytes, keep_ops: bool = True) -> Batch:
     """A LevelDB WriteBatch: put (tag 1) and delete (tag 0)."""
-    return _decode_tagged(payload, LEVELDB_TAGS, "LevelDB")
+    return _decode_tagged(payload, LEVELDB_TAGS, "LevelDB", keep_ops)
 
 
-def decode_walx(payload: bytes) -> Batch:
+def decode_walx(payload: bytes, keep_ops: bool = True) -> Batch:
     """A walx WriteBatch (walx.WriteBatch.decode); a delete's value is its pre-image."""
     try:
         b = walx.WriteBatch.decode(payload)
     except walx.CorruptionError as e:
         raise CodecError(e.reason) from None
-    ops = [Op(r.op.name.lower(), int(r.op), key=r.key, value=r.value) for r in b]
+    ops = ([Op(r.op.name.lower(), int(r.op), key=r.key, value=r.value) for r in b]
+           if keep_ops else [])
     return Batch(b.sequence, len(b), ops)
 
 
-DECODERS: Dict[str, Callable[[bytes], Batch]] = {
+DECODERS: Dict[str, Callable[[bytes, bool], Batch]] = {
     "walx": decode_walx, "rocksdb": decode_rocksdb, "leveldb": decode_leveldb}
 
 
-def decode(codec: str, payload: bytes) -> Batch:
-    """Decode `payload` with `codec` ("walx", "rocksdb" or "leveldb")."""
+def decode(codec: str, payload: bytes, keep_ops: bool = True) -> Batch:
+    """Decode `payload` with `codec` ("walx", "rocksdb" or "leveldb"); with
+    keep_ops=False only validate it (and read its header)."""
     try:
         fn = DECODERS[codec]
     except KeyError:
         raise ValueError(f"codec must be one of {', '.join(DECODERS)}, not {codec!r}") from None
-    return fn(payload)
+    return fn(payload, keep_ops)
