@@ -547,10 +547,9 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
     As walx.repair(dir) does, every log is checked first: when one is
     damaged in the middle, no file changes."""
-    files = [p for p in expand_paths(args.paths)
-             if os.path.isfile(p) or not os.path.exists(p)]
-    for p in expand_paths(args.paths):
-        if p not in files:
+    files = expand_paths(args.paths)
+    for p in files:
+        if os.path.exists(p) and not os.path.isfile(p):
             _err("repair", f"{p}: not a regular file")
             return EXIT_ERROR
     status = EXIT_OK

@@ -294,21 +294,14 @@ cdef class WalManager:
         self._mu = threading.Lock()
 
     cdef _take_lock(self):
-        cdef int rc, fd = -1
         try:
             os.makedirs(self._dir, exist_ok=True)
         except FileExistsError:
             raise NotADirectoryError(20, "not a directory", str(self._dir)) from None
         lock_path = str(self._dir / "LOCK")
-        b = os.fsencode(lock_path)
-        cdef const char *c = b
-        with nogil:
-            rc = walx_lock_file(c, &fd)
-        if rc == -11 or rc == -35:  # EAGAIN/EWOULDBLOCK (Linux, BSD/macOS)
-            raise WalLockedError(f"{self._dir} is locked by another live WalManager "
-                                 f"(LOCK file {lock_path})")
-        _check_os(rc, lock_path)
-        self._lock_fd = fd
+        self._lock_fd = _lock_or_raise(
+            lock_path, f"{self._dir} is locked by another live WalManager (LOCK file "
+                       f"{lock_path})")
         self._adopt_recycle_files()
 
     cdef _adopt_recycle_files(self):
@@ -984,17 +977,23 @@ def _lock_if_managed(directory):
     """Take `directory`'s LOCK if it has one (a WalManager's directory);
     returns its descriptor, or -1 when there is no LOCK. A live manager's
     lock raises WalLockedError: cutting a log it writes would lose data."""
-    cdef int rc, fd = -1
     lock_path = os.path.join(directory, "LOCK")
     if not os.path.isfile(lock_path):
         return -1
+    return _lock_or_raise(lock_path, f"{directory} is locked by a live WalManager (LOCK "
+                                     f"file {lock_path}); close it before repairing its logs")
+
+
+def _lock_or_raise(str lock_path, str locked_message):
+    """flock `lock_path` (created if missing); returns the descriptor.
+    WalLockedError(locked_message) when another open file holds it."""
+    cdef int rc, fd = -1
     b = os.fsencode(lock_path)
     cdef const char *c = b
     with nogil:
         rc = walx_lock_file(c, &fd)
     if rc == -11 or rc == -35:  # EAGAIN/EWOULDBLOCK (Linux, BSD/macOS)
-        raise WalLockedError(f"{directory} is locked by a live WalManager (LOCK file "
-                             f"{lock_path}); close it before repairing its logs")
+        raise WalLockedError(locked_message)
     _check_os(rc, lock_path)
     return fd
 
