@@ -61,15 +61,21 @@ def test_sync_gaps_work_into_a_recycled_log(tmp_path):
     assert sorted(b.sequence for b in batches) == list(range(1, 11))
 
 
-def test_sync_gaps_rejects_bad_arguments(capsys):
-    for argv in (["--threads", "0"], ["--threads", "4", "--appends", "2"],
-                 ["--preallocate", "-1"], ["--recycled", "--peer", "plyvel"]):
+def _assert_usage_errors(main, argvs):
+    """Each argv makes `main` exit with argparse's usage status 2."""
+    for argv in argvs:
         try:
-            sync_gaps.main(argv)
+            main(argv)
         except SystemExit as e:
             assert e.code == 2
         else:
             raise AssertionError(f"{argv} was accepted")
+
+
+def test_sync_gaps_rejects_bad_arguments(capsys):
+    _assert_usage_errors(sync_gaps.main, (
+        ["--threads", "0"], ["--threads", "4", "--appends", "2"],
+        ["--preallocate", "-1"], ["--recycled", "--peer", "plyvel"]))
     assert "--threads" in capsys.readouterr().err
 
 
@@ -98,14 +104,9 @@ def test_profile_writes_compare_reports_every_loop():
 
 
 def test_profile_writes_rejects_bad_arguments(capsys):
-    for argv in (["compare", "--size", "-1"], ["walx", "--records", "0"],
-                 ["os", "--rounds", "0"], ["nonsense"]):
-        try:
-            profile_writes.main(argv)
-        except SystemExit as e:
-            assert e.code == 2
-        else:
-            raise AssertionError(f"{argv} was accepted")
+    _assert_usage_errors(profile_writes.main, (
+        ["compare", "--size", "-1"], ["walx", "--records", "0"],
+        ["os", "--rounds", "0"], ["nonsense"]))
     err = capsys.readouterr().err
     assert "--records" in err and "invalid choice" in err
 

@@ -314,11 +314,17 @@ cdef class LogWriter:
                 if rc:
                     break
                 count[0] += 1
-            if rc == 0:
-                rc = walx_writer_maybe_flush(&self._st)
-            if rc < 0:
-                self._poison_rc = rc
+            rc = self._flush_due_locked(rc)
         pthread_mutex_unlock(&self._lock)
+        return rc
+
+    cdef inline int _flush_due_locked(self, int rc) noexcept nogil:
+        """After framing that returned `rc`: hand the buffer over when it
+        reached flush_at; a failure poisons. REQUIRES: self._lock held."""
+        if rc == 0:
+            rc = walx_writer_maybe_flush(&self._st)
+        if rc < 0:
+            self._poison_rc = rc
         return rc
 
     def flush(self):
@@ -397,10 +403,7 @@ cdef class LogWriter:
                 if rc or e == last:
                     break
                 e = e.next
-            if rc == 0:
-                rc = walx_writer_maybe_flush(&self._st)
-            if rc < 0:
-                self._poison_rc = rc
+            rc = self._flush_due_locked(rc)
         pthread_mutex_unlock(&self._lock)
         return rc
 
@@ -550,24 +553,19 @@ def _check_tail_for_append(path, uint64_t size, bint recyclable, uint64_t log_nu
 
 
 def _foreign_log_number(path, uint64_t offset, uint64_t size):
-    """The log number of a valid recyclable record at `offset` of `path`,
-    or None (no such record, or not a recyclable one)."""
-    if size - offset < WALX_RECYCLABLE_HEADER_SIZE:
-        return None
+    """The log number of an intact recyclable record (FULL..LAST) at
+    `offset` of `path`, or None."""
+    cdef walx_physical ph
+    cdef size_t block_left = WALX_BLOCK_SIZE - offset % WALX_BLOCK_SIZE
     with open(path, "rb") as f:
         f.seek(offset)
-        head = f.read(WALX_RECYCLABLE_HEADER_SIZE)
-        if len(head) < WALX_RECYCLABLE_HEADER_SIZE or head[6] not in (
-                WALX_RECYCLABLE_FULL, WALX_RECYCLABLE_FIRST, WALX_RECYCLABLE_MIDDLE,
-                WALX_RECYCLABLE_LAST):
-            return None
-        length = head[4] | (head[5] << 8)
-        if (offset % WALX_BLOCK_SIZE) + WALX_RECYCLABLE_HEADER_SIZE + length > WALX_BLOCK_SIZE:
-            return None
-        payload = f.read(length)
-    if len(payload) < length:
+        data = f.read(<size_t>min(<uint64_t>block_left, size - offset))
+    if not data:
         return None
-    masked = head[0] | (head[1] << 8) | (head[2] << 16) | (head[3] << 24)
-    if crc32c(head[6:] + payload) != unmask_crc(masked):
+    if walx_parse_physical(<const uint8_t *>PyBytes_AS_STRING(data), block_left,
+                           <size_t>len(data), WALX_RECYCLABLE_HEADER_SIZE, 1,
+                           &ph) != WALX_PARSE_OK:
         return None
-    return head[7] | (head[8] << 8) | (head[9] << 16) | (head[10] << 24)
+    if ph.type < WALX_RECYCLABLE_FULL or ph.type > WALX_RECYCLABLE_LAST:
+        return None
+    return ph.log_number
