@@ -131,7 +131,10 @@ def test_interleaved_pairs_run():
     wanted = {t["pair"] for t in run.TARGETS if "pair" in t}
     if not peers_available("plyvel"):
         wanted -= {"S4 plyvel", "S4 plyvel recycled", "S4 plyvel preallocated"}
-    assert keys == wanted
+    context = {"C overwrite floor", "S3 recycled vs floor", "C preallocated floor",
+               "S3 preallocated vs floor"}
+    assert keys - context == wanted
+    assert {r["key"] for r in results if r["context"]} == context
     for r in results:
         assert r["pairs"] == 2 and r["ratio_min"] <= r["ratio"] <= r["ratio_max"]
         assert r["rate_a"] > 0 and r["rate_b"] > 0

@@ -2,6 +2,7 @@
 group_commit.c) keep working. Skipped under --benchmark-only (run.py); CI runs them with
 --benchmark-disable."""
 
+import errno
 import os
 import re
 import shutil
@@ -159,3 +160,24 @@ def test_group_commit_rejects_bad_arguments(group_commit, tmp_path, argv):
                           universal_newlines=True)
     assert proc.returncode == 2 and "usage: group_commit" in proc.stderr
     assert not (tmp_path / "log").exists()
+
+
+def test_c_overwrite_loop_overwrites_in_place(tmp_path):
+    """The overwrite floor of interleaved.py: writes from `start` into the
+    existing file, never grows it, and refuses a file too short for that."""
+    from conftest import CWriteLoopUnavailable, _build_c_write_loop
+    loop = _build_c_write_loop(tmp_path)
+    if isinstance(loop, CWriteLoopUnavailable):
+        pytest.skip(loop.reason)
+    path = tmp_path / "over.log"
+    path.write_bytes(b"." * 100)
+    loop.overwrite(str(path), b"abc", 4, start=10, sync_each=True)
+    assert path.read_bytes() == b"." * 10 + b"abc" * 4 + b"." * 78
+    loop.overwrite(str(path), b"xy", 3)
+    assert path.read_bytes()[:8] == b"xyxyxy.."
+    with pytest.raises(OSError) as e:
+        loop.overwrite(str(path), b"abc", 4, start=90, sync_each=True)
+    assert e.value.errno == errno.EIO and e.value.filename == str(path)
+    assert os.path.getsize(path) == 100
+    with pytest.raises(FileNotFoundError):
+        loop.overwrite(str(tmp_path / "missing.log"), b"abc", 1)

@@ -429,6 +429,45 @@ int walx_bench_write_loop(const char *path, const char *buf, long len, long n,
                           int sync_each) {
     return walx_bench_write_loop_lat(path, buf, len, n, sync_each, 0);
 }
+
+/* The overwrite floor: opens the existing file `path` (no O_CREAT, no
+ * O_TRUNC), seeks to `start` and writes `buf` `n` times there, one write(2)
+ * and, with `sync_each`, one fdatasync(2) per record, then closes it. Into
+ * blocks the file already has (written and synced before), this is what a
+ * recycled or preallocated log can gain from not growing. Returns 0 or
+ * -errno (-EIO when a write would have grown the file). */
+int walx_bench_overwrite_loop(const char *path, const char *buf, long len, long n,
+                              long start, int sync_each) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0 || end < (off_t)start + (off_t)len * n || lseek(fd, start, SEEK_SET) < 0) {
+        int e = end < 0 ? errno : EIO;
+        close(fd);
+        return -e;
+    }
+    for (long i = 0; i < n; i++) {
+        long off = 0;
+        while (off < len) {
+            ssize_t w = write(fd, buf + off, (size_t)(len - off));
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                int e = errno;
+                close(fd);
+                return -e;
+            }
+            off += w;
+        }
+        if (sync_each && fdatasync(fd) != 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+    }
+    return close(fd) == 0 ? 0 : -errno;
+}
 """
 
 
@@ -446,10 +485,23 @@ class CWriteLoop:
         self._lat = lib.walx_bench_write_loop_lat
         self._lat.argtypes = self._fn.argtypes + [ctypes.POINTER(ctypes.c_longlong)]
         self._lat.restype = ctypes.c_int
+        self._over = lib.walx_bench_overwrite_loop
+        self._over.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
+                               ctypes.c_long, ctypes.c_int]
+        self._over.restype = ctypes.c_int
 
     def __call__(self, path, record, n, sync_each=False):
         """Write `record` `n` times to a new file at `path` (GIL released)."""
         rc = self._fn(os.fsencode(path), record, len(record), n, 1 if sync_each else 0)
+        if rc:
+            raise OSError(-rc, os.strerror(-rc), str(path))
+
+    def overwrite(self, path, record, n, start=0, sync_each=False):
+        """Write `record` `n` times into the existing file `path` from offset
+        `start`, overwriting blocks it already has (GIL released); OSError
+        EIO when the file is too short for that."""
+        rc = self._over(os.fsencode(path), record, len(record), n, start,
+                        1 if sync_each else 0)
         if rc:
             raise OSError(-rc, os.strerror(-rc), str(path))
 

@@ -10,8 +10,9 @@ it, in alternating order (AB, BA, AB, ...), so a drift hits both sides of a
 pair alike; the result is the median of the per-pair ratios rate(A)/rate(B),
 with the lowest and highest pair ratio beside it.
 
-``run(quick)`` returns one dict per pair: the target it checks (``key``),
-the pair count, the median/min/max ratio and both sides' median rates.
+``run(quick)`` returns one dict per pair: the target it checks (``key``;
+``context`` is true for the pairs that check no target but show what the
+C loop itself gains from a recycled log's overwrites), the pair count, the median/min/max ratio and both sides' median rates.
 Called by run.py after the suite; ``python benchmarks/interleaved.py``
 prints the pairs on their own.
 """
@@ -108,6 +109,33 @@ def _c_sync_round(d, loop, n):
     return c_round
 
 
+def _c_overwrite_round(d, loop, n, rounds, preallocate=False):
+    """The C write+fdatasync loop overwriting a file whose blocks were all
+    written and synced before (each round from where the last one stopped),
+    as a recycled log's appends do: the disk's own gain from not growing.
+    With `preallocate`, the file's blocks were reserved by posix_fallocate
+    and never written, as a preallocated log's are."""
+    record = os.urandom(walx.HEADER_SIZE + bm.SIZE)
+    path = d / ("c_preallocated.log" if preallocate else "c_overwrite.log")
+    size = max(4 << 20, (rounds + 1) * n * len(record))
+    with open(path, "wb") as f:
+        if preallocate:
+            os.posix_fallocate(f.fileno(), 0, size)
+        else:
+            for _ in range(0, size, 1 << 20):
+                f.write(os.urandom(1 << 20))
+        f.flush()
+        os.fsync(f.fileno())
+    offsets = itertools.count(0, n * len(record))
+
+    def run():
+        start = next(offsets)
+        t = time.perf_counter()
+        loop.overwrite(str(path), record, n, start, sync_each=True)
+        return n, time.perf_counter() - t
+    return run
+
+
 def _manager_round(m, n):
     seq = itertools.count(1 + m.current_max_seq)
 
@@ -186,8 +214,8 @@ def run(quick=False, out=print):
             out(f"interleaved: skipped ({loop.reason})")
             return results
 
-        def record(key, what, ratios, ra, rb):
-            r = dict(key=key, what=what, pairs=len(ratios),
+        def record(key, what, ratios, ra, rb, context=False):
+            r = dict(key=key, what=what, context=context, pairs=len(ratios),
                      ratio=statistics.median(ratios), ratio_min=min(ratios),
                      ratio_max=max(ratios), rate_a=statistics.median(ra),
                      rate_b=statistics.median(rb))
@@ -220,13 +248,32 @@ def run(quick=False, out=print):
         with walx.WalManager(tmp / "fresh") as m:
             record("S3 fresh", "WalManager fresh log / C write+fdatasync loop",
                    *_pairs(rounds, _manager_round(m, n_sync), c_sync))
-        needed = (rounds + 1) * n_sync * (walx.RECYCLABLE_HEADER_SIZE + bm.SIZE)
+        # Context, not targets: what the C loop itself gains by overwriting
+        # written blocks (as a recycled log does), and walx's recycled log
+        # against that floor.
+        c_over = _c_overwrite_round(tmp, loop, n_sync, 2 * rounds)
+        record("C overwrite floor", "C write+fdatasync loop overwriting a written file / "
+               "the same loop growing a new file", *_pairs(rounds, c_over, c_sync),
+               context=True)
+        needed = (2 * rounds + 1) * n_sync * (walx.RECYCLABLE_HEADER_SIZE + bm.SIZE)
         with bm._fill_and_recycle(tmp / "recycled", max(4 << 20, 2 * needed)) as m:
+            walx_recycled = _manager_round(m, n_sync)
             record("S3 recycled", "WalManager recycled log / C write+fdatasync loop",
-                   *_pairs(rounds, _manager_round(m, n_sync), c_sync))
+                   *_pairs(rounds, walx_recycled, c_sync))
+            record("S3 recycled vs floor", "WalManager recycled log / C write+fdatasync "
+                   "loop overwriting a written file", *_pairs(rounds, walx_recycled, c_over),
+                   context=True)
+        c_prealloc = _c_overwrite_round(tmp, loop, n_sync, 2 * rounds, preallocate=True)
+        record("C preallocated floor", "C write+fdatasync loop into a posix_fallocate'd "
+               "file / the same loop growing a new file", *_pairs(rounds, c_prealloc, c_sync),
+               context=True)
         with walx.WalManager(tmp / "prealloc", preallocate=bm.PREALLOCATE) as m:
+            walx_prealloc = _manager_round(m, n_sync)
             record("S3 preallocated", "WalManager preallocated log / C write+fdatasync loop",
-                   *_pairs(rounds, _manager_round(m, n_sync), c_sync))
+                   *_pairs(rounds, walx_prealloc, c_sync))
+            record("S3 preallocated vs floor", "WalManager preallocated log / C "
+                   "write+fdatasync loop into a posix_fallocate'd file",
+                   *_pairs(rounds, walx_prealloc, c_prealloc), context=True)
 
         s4_plyvel = _plyvel_8_threads_round(tmp, n_threads, out)
         # Room for every round of both pairs in the recycled log.

@@ -772,6 +772,20 @@ def write_markdown(report, md_path, png_path, chart_problem):
     ]
     headers, table = target_table(report["targets"])
     lines += [md_table(headers, table, _right_cols(headers)), ""]
+    context = [r for r in report.get("interleaved") or () if r.get("context")]
+    if context:
+        lines += [
+            "Interleaved pairs that check no target but show how much of the S3 recycled "
+            "and preallocated goal (1.3x the C loop growing a new file) this disk "
+            "allows: the same C loop overwriting a file whose blocks were written and "
+            "synced before, which is what a recycled log's appends do, or writing into "
+            "a file reserved by `posix_fallocate`, as a preallocated log's appends do.",
+            "",
+            md_table(["pair", "median", "lowest", "highest", "pairs"],
+                     [[r["what"], f"{r['ratio']:.2f}x", f"{r['ratio_min']:.2f}x",
+                       f"{r['ratio_max']:.2f}x", str(r["pairs"])] for r in context],
+                     {1, 2, 3, 4}),
+            ""]
     lines += ["## Results", ""]
     for sc in report["scenarios"]:
         lines.append(f"### {sc['id'] + ' ' if sc['id'] else ''}{sc['group']}"
