@@ -181,3 +181,18 @@ def test_c_overwrite_loop_overwrites_in_place(tmp_path):
     assert os.path.getsize(path) == 100
     with pytest.raises(FileNotFoundError):
         loop.overwrite(str(tmp_path / "missing.log"), b"abc", 1)
+
+
+def test_c_append_loop_grows_one_file_across_calls(tmp_path):
+    """The growing-file floor of interleaved.py: each call appends after what
+    the file holds (never truncates), creating it the first time."""
+    from conftest import CWriteLoopUnavailable, _build_c_write_loop
+    loop = _build_c_write_loop(tmp_path)
+    if isinstance(loop, CWriteLoopUnavailable):
+        pytest.skip(loop.reason)
+    path = tmp_path / "grow.log"
+    loop.append(str(path), b"abc", 2, sync_each=True)
+    loop.append(str(path), b"de", 3)
+    assert path.read_bytes() == b"abcabcdedede"
+    with pytest.raises(FileNotFoundError):
+        loop.append(str(tmp_path / "no" / "such.log"), b"abc", 1)

@@ -383,41 +383,39 @@ C_LOOP_SOURCE = r"""
 #define O_CLOEXEC 0
 #endif
 
-/* Creates `path` (truncating it) and writes `buf` (`len` bytes) `n` times,
- * one write(2) per record, then closes it; with `sync_each`, fdatasync(2)
- * after every write. Returns 0 or -errno. This is the floor: what the
- * syscalls alone cost, with no framing and no CRC. */
 static long long now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* The same; when `lat_ns` is not NULL, the duration of each write (+
- * fdatasync) in ns goes to lat_ns[i] (the latency percentiles). */
-int walx_bench_write_loop_lat(const char *path, const char *buf, long len, long n,
-                              int sync_each, long long *lat_ns) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+/* One record: write(2) all `len` bytes of `buf` (retrying on EINTR and
+ * short writes), then, with `sync_each`, fdatasync(2). 0 or -errno. */
+static int put(int fd, const char *buf, long len, int sync_each) {
+    long off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, buf + off, (size_t)(len - off));
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        off += w;
+    }
+    return sync_each && fdatasync(fd) != 0 ? -errno : 0;
+}
+
+/* `n` records into `fd`, then close it; lat_ns as below. 0 or -errno. */
+static int put_n(int fd, const char *buf, long len, long n, int sync_each,
+                 long long *lat_ns) {
     if (fd < 0)
         return -errno;
     for (long i = 0; i < n; i++) {
         long long t0 = lat_ns ? now_ns() : 0;
-        long off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, buf + off, (size_t)(len - off));
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                int e = errno;
-                close(fd);
-                return -e;
-            }
-            off += w;
-        }
-        if (sync_each && fdatasync(fd) != 0) {
-            int e = errno;
+        int rc = put(fd, buf, len, sync_each);
+        if (rc) {
             close(fd);
-            return -e;
+            return rc;
         }
         if (lat_ns)
             lat_ns[i] = now_ns() - t0;
@@ -425,17 +423,38 @@ int walx_bench_write_loop_lat(const char *path, const char *buf, long len, long 
     return close(fd) == 0 ? 0 : -errno;
 }
 
+/* Creates `path` (truncating it) and writes `buf` (`len` bytes) `n` times,
+ * one write(2) per record, then closes it; with `sync_each`, fdatasync(2)
+ * after every write. Returns 0 or -errno. This is the floor: what the
+ * syscalls alone cost, with no framing and no CRC. When `lat_ns` is not
+ * NULL, the duration of each write (+ fdatasync) in ns goes to lat_ns[i]
+ * (the latency percentiles). */
+int walx_bench_write_loop_lat(const char *path, const char *buf, long len, long n,
+                              int sync_each, long long *lat_ns) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    return put_n(fd, buf, len, n, sync_each, lat_ns);
+}
+
 int walx_bench_write_loop(const char *path, const char *buf, long len, long n,
                           int sync_each) {
     return walx_bench_write_loop_lat(path, buf, len, n, sync_each, 0);
 }
 
+/* The long-lived log's floor: as walx_bench_write_loop, but `path` is
+ * opened without O_TRUNC (created if missing) and the records go after what
+ * it already holds, so one file can grow across many calls, as a log does
+ * across many appends. */
+int walx_bench_append_loop(const char *path, const char *buf, long len, long n,
+                           int sync_each) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    return put_n(fd, buf, len, n, sync_each, 0);
+}
+
 /* The overwrite floor: opens the existing file `path` (no O_CREAT, no
- * O_TRUNC), seeks to `start` and writes `buf` `n` times there, one write(2)
- * and, with `sync_each`, one fdatasync(2) per record, then closes it. Into
- * blocks the file already has (written and synced before), this is what a
- * recycled or preallocated log can gain from not growing. Returns 0 or
- * -errno (-EIO when a write would have grown the file). */
+ * O_TRUNC), seeks to `start` and writes `buf` `n` times there, then closes
+ * it. Into blocks the file already has (written and synced before), this is
+ * what a recycled or preallocated log can gain from not growing. Returns 0
+ * or -errno (-EIO when the records would grow the file). */
 int walx_bench_overwrite_loop(const char *path, const char *buf, long len, long n,
                               long start, int sync_each) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -447,26 +466,7 @@ int walx_bench_overwrite_loop(const char *path, const char *buf, long len, long 
         close(fd);
         return -e;
     }
-    for (long i = 0; i < n; i++) {
-        long off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, buf + off, (size_t)(len - off));
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                int e = errno;
-                close(fd);
-                return -e;
-            }
-            off += w;
-        }
-        if (sync_each && fdatasync(fd) != 0) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-    }
-    return close(fd) == 0 ? 0 : -errno;
+    return put_n(fd, buf, len, n, sync_each, 0);
 }
 """
 
@@ -485,6 +485,9 @@ class CWriteLoop:
         self._lat = lib.walx_bench_write_loop_lat
         self._lat.argtypes = self._fn.argtypes + [ctypes.POINTER(ctypes.c_longlong)]
         self._lat.restype = ctypes.c_int
+        self._append = lib.walx_bench_append_loop
+        self._append.argtypes = self._fn.argtypes
+        self._append.restype = ctypes.c_int
         self._over = lib.walx_bench_overwrite_loop
         self._over.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
                                ctypes.c_long, ctypes.c_int]
@@ -493,6 +496,13 @@ class CWriteLoop:
     def __call__(self, path, record, n, sync_each=False):
         """Write `record` `n` times to a new file at `path` (GIL released)."""
         rc = self._fn(os.fsencode(path), record, len(record), n, 1 if sync_each else 0)
+        if rc:
+            raise OSError(-rc, os.strerror(-rc), str(path))
+
+    def append(self, path, record, n, sync_each=False):
+        """Write `record` `n` times at the end of `path` (created if missing,
+        never truncated), so one file grows across calls (GIL released)."""
+        rc = self._append(os.fsencode(path), record, len(record), n, 1 if sync_each else 0)
         if rc:
             raise OSError(-rc, os.strerror(-rc), str(path))
 

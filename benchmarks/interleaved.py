@@ -11,8 +11,9 @@ pair alike; the result is the median of the per-pair ratios rate(A)/rate(B),
 with the lowest and highest pair ratio beside it.
 
 ``run(quick)`` returns one dict per pair: the target it checks (``key``;
-``context`` is true for the pairs that check no target but show what the
-C loop itself gains from a recycled log's overwrites), the pair count, the median/min/max ratio and both sides' median rates.
+``context`` is true for the pairs that check no target but show how the
+C loop itself fares in the file patterns of WalManager's logs: one file
+growing across rounds, overwrites of a recycled file, a preallocated file), the pair count, the median/min/max ratio and both sides' median rates.
 Called by run.py after the suite; ``python benchmarks/interleaved.py``
 prints the pairs on their own.
 """
@@ -107,6 +108,20 @@ def _c_sync_round(d, loop, n):
         loop(path, record, n, sync_each=True)
         return n, time.perf_counter() - t
     return c_round
+
+
+def _c_append_round(d, loop, n):
+    """The C write+fdatasync loop appending to one file that every round
+    grows further, as WalManager's log grows across the rounds (the C loop
+    of the targets writes a new file per round)."""
+    record = os.urandom(walx.HEADER_SIZE + bm.SIZE)
+    path = str(d / "c_append.log")
+
+    def run():
+        t = time.perf_counter()
+        loop.append(path, record, n, sync_each=True)
+        return n, time.perf_counter() - t
+    return run
 
 
 def _c_overwrite_round(d, loop, n, rounds, preallocate=False):
@@ -245,9 +260,19 @@ def run(quick=False, out=print):
         record("S3 LogWriter", "LogWriter add_record + sync() / C write+fdatasync loop",
                *_pairs(rounds, log_writer_sync, c_sync))
 
+        # Context: WalManager's log grows across all its rounds, the C loop
+        # writes a new file per round; the same C loop growing one file too.
+        c_append = _c_append_round(tmp, loop, n_sync)
+        record("C growing-file floor", "C write+fdatasync loop appending to one file "
+               "across rounds / the same loop writing a new file per round",
+               *_pairs(rounds, c_append, c_sync), context=True)
         with walx.WalManager(tmp / "fresh") as m:
+            walx_fresh = _manager_round(m, n_sync)
             record("S3 fresh", "WalManager fresh log / C write+fdatasync loop",
-                   *_pairs(rounds, _manager_round(m, n_sync), c_sync))
+                   *_pairs(rounds, walx_fresh, c_sync))
+            record("S3 fresh vs floor", "WalManager fresh log / C write+fdatasync loop "
+                   "appending to one file across rounds", *_pairs(rounds, walx_fresh, c_append),
+                   context=True)
         # Context, not targets: what the C loop itself gains by overwriting
         # written blocks (as a recycled log does), and walx's recycled log
         # against that floor.

@@ -775,11 +775,12 @@ def write_markdown(report, md_path, png_path, chart_problem):
     context = [r for r in report.get("interleaved") or () if r.get("context")]
     if context:
         lines += [
-            "Interleaved pairs that check no target but show how much of the S3 recycled "
-            "and preallocated goal (1.3x the C loop growing a new file) this disk "
-            "allows: the same C loop overwriting a file whose blocks were written and "
-            "synced before, which is what a recycled log's appends do, or writing into "
-            "a file reserved by `posix_fallocate`, as a preallocated log's appends do.",
+            "Interleaved pairs that check no target but show how the C loop of the S3 "
+            "targets (a new file per round) fares in the file patterns of WalManager's "
+            "logs: appending to one file that grows across all rounds, as a fresh log "
+            "does; overwriting a file whose blocks were written and synced before, as a "
+            "recycled log does; writing into a file reserved by `posix_fallocate`, as a "
+            "preallocated log does; and walx's logs against those loops.",
             "",
             md_table(["pair", "median", "lowest", "highest", "pairs"],
                      [[r["what"], f"{r['ratio']:.2f}x", f"{r['ratio_min']:.2f}x",
