@@ -132,7 +132,8 @@ def test_interleaved_pairs_run():
     if not peers_available("plyvel"):
         wanted -= {"S4 plyvel", "S4 plyvel recycled", "S4 plyvel preallocated"}
     context = {"C growing-file floor", "S3 fresh vs floor", "C overwrite floor",
-               "S3 recycled vs floor", "C preallocated floor", "S3 preallocated vs floor"}
+               "S3 recycled vs floor", "C preallocated floor", "S3 preallocated vs floor",
+               "S3 recycled vs growing", "S3 preallocated vs growing"}
     assert keys - context == wanted
     assert {r["key"] for r in results if r["context"]} == context
     for r in results:

@@ -280,7 +280,7 @@ def run(quick=False, out=print):
         record("C overwrite floor", "C write+fdatasync loop overwriting a written file / "
                "the same loop growing a new file", *_pairs(rounds, c_over, c_sync),
                context=True)
-        needed = (2 * rounds + 1) * n_sync * (walx.RECYCLABLE_HEADER_SIZE + bm.SIZE)
+        needed = (3 * rounds + 1) * n_sync * (walx.RECYCLABLE_HEADER_SIZE + bm.SIZE)
         with bm._fill_and_recycle(tmp / "recycled", max(4 << 20, 2 * needed)) as m:
             walx_recycled = _manager_round(m, n_sync)
             record("S3 recycled", "WalManager recycled log / C write+fdatasync loop",
@@ -288,6 +288,9 @@ def run(quick=False, out=print):
             record("S3 recycled vs floor", "WalManager recycled log / C write+fdatasync "
                    "loop overwriting a written file", *_pairs(rounds, walx_recycled, c_over),
                    context=True)
+            record("S3 recycled vs growing", "WalManager recycled log / C write+fdatasync "
+                   "loop appending to one file across rounds",
+                   *_pairs(rounds, walx_recycled, c_append), context=True)
         c_prealloc = _c_overwrite_round(tmp, loop, n_sync, 2 * rounds, preallocate=True)
         record("C preallocated floor", "C write+fdatasync loop into a posix_fallocate'd "
                "file / the same loop growing a new file", *_pairs(rounds, c_prealloc, c_sync),
@@ -299,6 +302,9 @@ def run(quick=False, out=print):
             record("S3 preallocated vs floor", "WalManager preallocated log / C "
                    "write+fdatasync loop into a posix_fallocate'd file",
                    *_pairs(rounds, walx_prealloc, c_prealloc), context=True)
+            record("S3 preallocated vs growing", "WalManager preallocated log / C "
+                   "write+fdatasync loop appending to one file across rounds",
+                   *_pairs(rounds, walx_prealloc, c_append), context=True)
 
         s4_plyvel = _plyvel_8_threads_round(tmp, n_threads, out)
         # Room for every round of both pairs in the recycled log.
