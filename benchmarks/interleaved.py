@@ -13,7 +13,9 @@ with the lowest and highest pair ratio beside it.
 ``run(quick)`` returns one dict per pair: the target it checks (``key``;
 ``context`` is true for the pairs that check no target but show how the
 C loop itself fares in the file patterns of WalManager's logs: one file
-growing across rounds, overwrites of a recycled file, a preallocated file), the pair count, the median/min/max ratio and both sides' median rates.
+growing across rounds, overwrites of a recycled file, a preallocated
+file), the pair count, the median/min/max ratio and both sides' median
+rates.
 Called by run.py after the suite; ``python benchmarks/interleaved.py``
 prints the pairs on their own.
 """
