@@ -11,6 +11,7 @@ import tracemalloc
 import pytest
 
 import walx
+from walxtest import run_threads
 
 RM = walx.RecoveryMode
 
@@ -408,11 +409,7 @@ def test_metrics_count_an_append_before_it_returns(wal_dir):
                     returned = len(done)
                 if m.metrics["appends_total"] < returned:
                     lag.append(returned)
-        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_threads(work, 8)
         assert m.metrics["appends_total"] == 2400
     assert lag == []
 

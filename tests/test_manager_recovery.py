@@ -13,6 +13,7 @@ import crc32c as crc32c_pkg
 import pytest
 
 import walx
+from walxtest import run_threads
 
 RM = walx.RecoveryMode
 ALL_MODES = list(RM)
@@ -486,21 +487,12 @@ def test_concurrent_appends_with_rotation_and_gc(wal_dir):
 
 def test_group_commit_durable_appends_from_8_threads(wal_dir):
     per_thread = 25
-    errors = []
     with walx.WalManager(wal_dir) as m:
         def writer(t):
-            try:
-                for i in range(per_thread):
-                    m.append(batch(1 + t * per_thread + i))
-            except BaseException as e:      # pragma: no cover
-                errors.append(e)
-        threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            for i in range(per_thread):
+                m.append(batch(1 + t * per_thread + i))
+        run_threads(writer, 8)       # AssertionError if any append raised
         metrics = m.metrics
-    assert errors == []
     assert metrics["appends_total"] == 8 * per_thread
     assert 1 <= metrics["syncs_total"] <= metrics["appends_total"]
     batches, max_seq, _ = walx.WalManager.recover_from_dir(wal_dir)

@@ -14,6 +14,7 @@ import threading
 import pytest
 
 import walx
+from walxtest import run_threads
 
 BLOCK = walx.BLOCK_SIZE
 ABSOLUTE = walx.RecoveryMode.ABSOLUTE_CONSISTENCY
@@ -42,25 +43,6 @@ def record_size(rnd):
     if r < 0.05:
         return rnd.randrange(1000, BLOCK)
     return rnd.randrange(14, 300)
-
-
-def run_threads(target, n):
-    errors = []
-
-    def wrap(i):
-        try:
-            target(i)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append((i, e))
-
-    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise AssertionError(f"{len(errors)} thread(s) failed, first: {errors[0]!r}") \
-            from errors[0][1]
 
 
 def read_log(path, **kw):

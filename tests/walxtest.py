@@ -6,6 +6,7 @@ so that differential tests never check walx against itself.
 
 import random
 import struct
+import threading
 
 import crc32c as _crc32c
 
@@ -222,3 +223,24 @@ class LogBuilder:
     def pad_to_block(self):
         self.buf += bytes(-len(self.buf) % BLOCK_SIZE)
         return len(self.buf)
+
+
+def run_threads(target, n):
+    """Run target(0) .. target(n - 1) in n threads at once; AssertionError
+    naming the first failure when any raised."""
+    errors = []
+
+    def wrap(i):
+        try:
+            target(i)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append((i, e))
+
+    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise AssertionError(f"{len(errors)} thread(s) failed, first: {errors[0]!r}") \
+            from errors[0][1]
