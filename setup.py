@@ -40,7 +40,7 @@ ext = Extension(
     sources=["walx/_walx.pyx", "csrc/walx_format.c", "csrc/walx_io.c", "csrc/walx_queue.c",
              "csrc/walx_crc32c.c"],
     include_dirs=["csrc"],
-    depends=glob("csrc/*.h") + glob("walx/*.pxd") + glob("walx/_*.pyx"),
+    depends=glob("csrc/*.h") + glob("walx/*.pxd") + glob("walx/_*.pyx") + glob("walx/*.pxi"),
     extra_compile_args=cflags,
     extra_link_args=ldflags,
     define_macros=macros,

@@ -1,6 +1,6 @@
 """Fault injection through the C I/O layer's test hook.
 
-`walx._walx._fault_arm(op, nth, err, short_write)` makes the nth call of one
+`walx._testing.fault_arm(op, nth, err, short_write)` makes the nth call of one
 syscall (open, write, fdatasync, fsync, rename, unlink, ftruncate,
 fallocate) fail with an errno, or (write) write half its bytes. Each
 scenario below drives the public API (WalManager with and without a buffer,
@@ -30,7 +30,7 @@ import threading
 import pytest
 
 import walx
-from walx import _walx as X
+from walx import _testing as T
 
 import reliability
 
@@ -43,9 +43,9 @@ LOG_SUFFIXES = (".wal", ".log")
 
 @pytest.fixture(autouse=True)
 def disarmed():
-    X._fault_disarm()
+    T.fault_disarm()
     yield
-    X._fault_disarm()
+    T.fault_disarm()
 
 
 def batch(seq, size=40):
@@ -285,7 +285,7 @@ def poisoning(op, exc, obj, d):
 
 
 def sync_calls():
-    return X._fault_calls("fdatasync") + X._fault_calls("fsync")
+    return T.fault_calls("fdatasync") + T.fault_calls("fsync")
 
 
 def probe_poisoned(obj, where):
@@ -340,11 +340,11 @@ def run_scenario(name, d, op=None, nth=None, kind=None):
         r.acked.update(setup(str(d)))
         r.attempted.update(r.acked)
     if op is None:
-        X._fault_arm("open", NEVER, errno.EIO)       # counts every op, fires never
+        T.fault_arm("open", NEVER, errno.EIO)       # counts every op, fires never
     elif kind == "short_write":
-        X._fault_arm(op, nth, short_write=True)
+        T.fault_arm(op, nth, short_write=True)
     else:
-        X._fault_arm(op, nth, errno.EINTR if kind == "EINTR" else ERRORS[kind])
+        T.fault_arm(op, nth, errno.EINTR if kind == "EINTR" else ERRORS[kind])
     failure = None
     try:
         body(r)
@@ -361,8 +361,8 @@ def baseline(name, tmp_path_factory):
         d = tmp_path_factory.mktemp("baseline") / name
         r, failure = run_scenario(name, d)
         assert failure is None, failure
-        counts = {op: X._fault_calls(op) for op in OPS}
-        X._fault_disarm()
+        counts = {op: T.fault_calls(op) for op in OPS}
+        T.fault_disarm()
         assert not r.live
         _baselines[name] = (counts, snapshot(d))
         shutil.rmtree(d)
@@ -375,7 +375,7 @@ def check_one(name, tmp_path, op, n, kind, caplog):
     caplog.clear()
     r, failure = run_scenario(name, d, op, n, kind)
     try:
-        assert X._fault_fired() == 1, f"{where}: the fault was not delivered"
+        assert T.fault_fired() == 1, f"{where}: the fault was not delivered"
         if kind in ("EINTR", "short_write"):
             assert failure is None, f"{where}: {failure!r}"
             return r
@@ -398,7 +398,7 @@ def check_one(name, tmp_path, op, n, kind, caplog):
                     r.live.remove(obj)
                 else:
                     probe_usable(r, obj, where)
-        X._fault_disarm()
+        T.fault_disarm()
         for obj in list(r.live):
             # Not r.close: closing after a failure acknowledges nothing more.
             if isinstance(obj, walx.WalManager):
@@ -407,7 +407,7 @@ def check_one(name, tmp_path, op, n, kind, caplog):
             r.live.remove(obj)
         verify_dir(r, where)
     finally:
-        X._fault_disarm()
+        T.fault_disarm()
         for obj in r.live:
             try:
                 obj.close()
@@ -468,10 +468,10 @@ def test_repair_under_every_fault(tmp_path):
     torn_dir(ref)
     expected = [b.sequence for b in walx.WalManager.recover_from_dir(ref)[0]]
     assert expected == [1, 2, 4, 5, 6]
-    X._fault_arm("open", NEVER, errno.EIO)
+    T.fault_arm("open", NEVER, errno.EIO)
     cut = walx.repair(str(ref))
-    counts = {op: X._fault_calls(op) for op in OPS}
-    X._fault_disarm()
+    counts = {op: T.fault_calls(op) for op in OPS}
+    T.fault_disarm()
     assert len(cut) == 2
     assert counts["ftruncate"] == 2 and counts["fsync"] >= 4 and counts["open"] >= 6
     repaired = snapshot(ref)
@@ -484,14 +484,14 @@ def test_repair_under_every_fault(tmp_path):
                 torn_dir(d)
                 original = snapshot(d)
                 err = errno.EINTR if kind == "EINTR" else ERRORS[kind]
-                X._fault_arm(op, n, err)
+                T.fault_arm(op, n, err)
                 try:
                     walx.repair(str(d))
                     failure = None
                 except Exception as e:      # noqa: BLE001
                     failure = e
-                assert X._fault_fired() == 1, where
-                X._fault_disarm()
+                assert T.fault_fired() == 1, where
+                T.fault_disarm()
                 injected += 1
                 if kind == "EINTR":
                     assert failure is None, where
@@ -527,18 +527,18 @@ def test_reader_open_failure_names_the_file(tmp_path):
     with walx.LogWriter(p) as w:
         w.add_record(b"x")
     for kind, err in ERRORS.items():
-        X._fault_arm("open", 1, err)
+        T.fault_arm("open", 1, err)
         with pytest.raises(OSError) as ei:
             walx.LogReader(str(p))
         assert ei.value.errno == err and ei.value.filename == str(p)
-        X._fault_arm("open", 1, err)
+        T.fault_arm("open", 1, err)
         with pytest.raises(OSError) as ei:
             walx.WalManager.recover_from_dir(tmp_path)
         assert ei.value.errno == err and ei.value.filename == str(p)
-    X._fault_arm("open", 1, errno.EINTR)
+    T.fault_arm("open", 1, errno.EINTR)
     with walx.LogReader(str(p)) as r:
         assert list(r) == [b"x"]
-    assert X._fault_fired() == 1
+    assert T.fault_fired() == 1
     reliability.record("faults", 2 * len(ERRORS) + 1, scenario="reader")
 
 
@@ -552,22 +552,22 @@ def test_failed_fdatasync_is_never_retried_by_the_writer(tmp_path, kind):
         w.add_record(b"durable")
         w.sync()
         w.add_record(b"in doubt")
-        X._fault_arm("fdatasync", 1, ERRORS[kind])
+        T.fault_arm("fdatasync", 1, ERRORS[kind])
         with pytest.raises(OSError) as ei:
             w.sync()
         first = ei.value
         assert first.errno == ERRORS[kind] and first.filename == str(p)
-        assert X._fault_calls("fdatasync") == 1
+        assert T.fault_calls("fdatasync") == 1
         for call in (w.sync, w.sync_all, lambda: w.add_record(b"more"), w.flush):
             with pytest.raises(walx.WalPoisonedError) as ei:
                 call()
             assert ei.value.__cause__ is first
-        assert X._fault_calls("fdatasync") == 1 and X._fault_calls("fsync") == 0
+        assert T.fault_calls("fdatasync") == 1 and T.fault_calls("fsync") == 0
         assert w.poisoned
     finally:
         w.close()
-    assert X._fault_calls("fdatasync") == 1
-    X._fault_disarm()
+    assert T.fault_calls("fdatasync") == 1
+    T.fault_disarm()
     with walx.LogReader(str(p)) as r:
         assert list(r)[0] == b"durable"
     reliability.record("faults", 1, scenario="writer-fdatasync")
@@ -578,7 +578,7 @@ def test_failed_sync_poisons_the_manager_until_reopened(wal_dir, kind):
     m = walx.WalManager(wal_dir)
     try:
         m.append(batch(1))
-        X._fault_arm("fdatasync", 1, ERRORS[kind])
+        T.fault_arm("fdatasync", 1, ERRORS[kind])
         with pytest.raises(OSError) as ei:
             m.append(batch(2))
         assert ei.value.errno == ERRORS[kind]
@@ -587,11 +587,11 @@ def test_failed_sync_poisons_the_manager_until_reopened(wal_dir, kind):
                      lambda: m.append(batch(3), sync=False)):
             with pytest.raises(walx.WalPoisonedError):
                 call()
-        assert X._fault_calls("fdatasync") == 1 and X._fault_calls("fsync") == 0
+        assert T.fault_calls("fdatasync") == 1 and T.fault_calls("fsync") == 0
     finally:
         m.close()
-    assert X._fault_calls("fdatasync") == 1 and X._fault_calls("fsync") == 0
-    X._fault_disarm()
+    assert T.fault_calls("fdatasync") == 1 and T.fault_calls("fsync") == 0
+    T.fault_disarm()
     m, rec = walx.WalManager.recover_and_open(wal_dir)
     with m:
         assert [b.sequence for b in rec.batches][:1] == [1]
@@ -630,7 +630,7 @@ def test_group_commit_failure_reaches_every_member(wal_dir, op, kind):
             with lock:
                 outcomes[seq] = res
 
-    X._fault_arm(op, 6, err)
+    T.fault_arm(op, 6, err)
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
     try:
         for t in threads:
@@ -640,15 +640,15 @@ def test_group_commit_failure_reaches_every_member(wal_dir, op, kind):
             t.join(timeout=120)
     try:
         assert not any(t.is_alive() for t in threads)
-        assert X._fault_fired() == 1
-        syncs = X._fault_calls("fdatasync")
+        assert T.fault_fired() == 1
+        syncs = T.fault_calls("fdatasync")
         with pytest.raises(walx.WalPoisonedError):
             m.sync()
-        assert X._fault_calls("fdatasync") == syncs
+        assert T.fault_calls("fdatasync") == syncs
     finally:
         m.close()
-    assert X._fault_calls("fdatasync") == syncs
-    X._fault_disarm()
+    assert T.fault_calls("fdatasync") == syncs
+    T.fault_disarm()
     kinds = {o if isinstance(o, str) else "err" for o in outcomes.values()}
     assert kinds <= {"ok", "err", "poisoned"}, outcomes
     failed = [s for s, o in outcomes.items() if o == ("OSError", err)]
@@ -693,14 +693,14 @@ def test_gc_unlink_failure_is_logged_counted_and_retried(wal_dir, caplog):
         m.append(batch(1))
         m.rotate()
         m.append(batch(2))
-        X._fault_arm("unlink", 1, errno.EIO)
+        T.fault_arm("unlink", 1, errno.EIO)
         with caplog.at_level(logging.WARNING, logger="walx"):
             m.mark_flushed_seq(1)
-        assert X._fault_fired() == 1
+        assert T.fault_fired() == 1
         assert (wal_dir / "000001.wal").exists()
         assert m.metrics["errors_io_total"] == 1 and m.closed_logs == [(1, 1)]
         assert any("000001.wal" in r.getMessage() for r in caplog.records)
-        X._fault_disarm()
+        T.fault_disarm()
         m.mark_flushed_seq(1)                       # retried
         assert not (wal_dir / "000001.wal").exists() and m.closed_logs == []
         m.append(batch(3))                          # the manager never stopped working
@@ -716,18 +716,18 @@ def test_gc_logs_before_unlink_failure_raises_oserror_and_keeps_the_closed_log(w
         m.rotate()
         m.append(batch(2))
         m.rotate()                                   # current: 3; closed (1, 1), (2, 2)
-        X._fault_arm("unlink", 1, errno.EIO)
+        T.fault_arm("unlink", 1, errno.EIO)
         with caplog.at_level(logging.WARNING, logger="walx"):
             with pytest.raises(OSError) as ei:
                 m.gc_logs_before(3)
-        assert X._fault_fired() == 1
+        assert T.fault_fired() == 1
         assert ei.value.errno == errno.EIO
         assert ei.value.filename == str(wal_dir / "000001.wal")
         assert "[1]" in str(ei.value)
         assert not any("retry" in r.getMessage() for r in caplog.records)
         assert (wal_dir / "000001.wal").exists() and not (wal_dir / "000002.wal").exists()
         assert m.closed_logs == [(1, 1)] and m.metrics["errors_io_total"] == 1
-        X._fault_disarm()
+        T.fault_disarm()
         m.mark_flushed_seq(1)                        # the kept closed log goes now
         assert sorted(os.listdir(wal_dir)) == ["000003.wal", "LOCK"] and m.closed_logs == []
 
@@ -737,12 +737,12 @@ def test_gc_logs_before_untracked_file_failure_is_not_tracked(wal_dir):
     # is reported and left alone, not invented into closed_logs.
     (wal_dir / "000001.wal").write_bytes(b"")
     with walx.WalManager(wal_dir, 2) as m:
-        X._fault_arm("unlink", 1, errno.EACCES)
+        T.fault_arm("unlink", 1, errno.EACCES)
         with pytest.raises(PermissionError) as ei:
             m.gc_logs_before(2)
         assert ei.value.filename == str(wal_dir / "000001.wal")
         assert m.closed_logs == [] and (wal_dir / "000001.wal").exists()
-        X._fault_disarm()
+        T.fault_disarm()
         m.gc_logs_before(2)
         assert not (wal_dir / "000001.wal").exists()
 
@@ -752,19 +752,19 @@ def test_failed_preallocation_leaves_no_file(wal_dir, where):
     # ENOSPC from fallocate can come after part of the space was reserved:
     # the new log is truncated and removed, not left holding it.
     if where == "open":
-        X._fault_arm("fallocate", 1, errno.ENOSPC)
+        T.fault_arm("fallocate", 1, errno.ENOSPC)
         with pytest.raises(OSError) as ei:
             walx.WalManager(wal_dir, preallocate=1 << 20)
         assert ei.value.errno == errno.ENOSPC
         assert ei.value.filename == str(wal_dir / "000001.wal")
         assert sorted(os.listdir(wal_dir)) == ["LOCK"]
-        X._fault_disarm()
+        T.fault_disarm()
         with walx.WalManager(wal_dir, preallocate=1 << 20) as m:   # the LOCK was released
             m.append(batch(1))
         return
     with walx.WalManager(wal_dir, preallocate=1 << 20) as m:
         m.append(batch(1))
-        X._fault_arm("fallocate", 1, errno.ENOSPC)
+        T.fault_arm("fallocate", 1, errno.ENOSPC)
         with pytest.raises(OSError) as ei:
             m.rotate()
         assert ei.value.errno == errno.ENOSPC
@@ -788,11 +788,11 @@ def test_failed_open_of_the_next_log_leaves_rotation_usable(wal_dir, config, opt
             m.mark_flushed_seq(1)                    # log 1 goes to the pool
             assert m.recycle_pool
         pool = list(m.recycle_pool)
-        X._fault_arm("open", nth, errno.EMFILE)     # the writer's open of log 3
+        T.fault_arm("open", nth, errno.EMFILE)     # the writer's open of log 3
         with pytest.raises(OSError) as ei:
             m.rotate()
-        assert X._fault_fired() == 1
-        X._fault_disarm()
+        assert T.fault_fired() == 1
+        T.fault_disarm()
         assert ei.value.errno == errno.EMFILE
         assert ei.value.filename == str(wal_dir / "000003.wal")
         assert not (wal_dir / "000003.wal").exists()
@@ -807,10 +807,10 @@ def test_failed_open_of_the_next_log_leaves_rotation_usable(wal_dir, config, opt
 
 def test_open_failure_releases_the_lock(wal_dir):
     for nth in (1, 2, 3):
-        X._fault_arm("open", nth, errno.EIO)
+        T.fault_arm("open", nth, errno.EIO)
         with pytest.raises(OSError):
             walx.WalManager(wal_dir)
-        X._fault_disarm()
+        T.fault_disarm()
         with walx.WalManager(wal_dir):              # not locked out
             pass
         for f in os.listdir(wal_dir):
@@ -830,12 +830,12 @@ def test_failed_directory_fsync_in_rotation_poisons_the_manager(wal_dir, nth, wh
         # fsync 1: the old log; fsync 2: the directory. open 1: the new log
         # is created with walx_create_new... so count opens from there.
         if what == "fsync":
-            X._fault_arm("fsync", nth, errno.EIO)
+            T.fault_arm("fsync", nth, errno.EIO)
         else:
-            X._fault_arm("open", 2, errno.EIO)      # 1: create the log, 2: the directory
+            T.fault_arm("open", 2, errno.EIO)      # 1: create the log, 2: the directory
         with pytest.raises(OSError) as ei:
             m.rotate()
-        assert X._fault_fired() == 1
+        assert T.fault_fired() == 1
         assert ei.value.filename == str(wal_dir)
         syncs = sync_calls()
         for call in (m.rotate, m.sync, lambda: m.append(batch(2))):
@@ -845,5 +845,5 @@ def test_failed_directory_fsync_in_rotation_poisons_the_manager(wal_dir, nth, wh
         assert m.metrics["errors_io_total"] >= 1
     finally:
         m.close()
-    X._fault_disarm()
+    T.fault_disarm()
     assert [b.sequence for b in walx.WalManager.recover_from_dir(wal_dir)[0]] == [1]

@@ -640,19 +640,19 @@ def test_write_through_direct_path_survives_short_writes_and_eintr(tmp_path):
     # writev(2) of a large record returning short, then EINTR: the loop
     # finishes the record and the file is exact.
     from walxtest import frame, big_payload
-    X = walx._walx
+    from walx import _testing as T
     records = [big_payload(200_000, seed=3), big_payload(70_000, seed=4)]
     for kind in ("short", "eintr"):
         path = tmp_path / f"{kind}.log"
         with walx.LogWriter(path) as w:
             if kind == "short":
-                X._fault_arm("write", 1, short_write=True)
+                T.fault_arm("write", 1, short_write=True)
             else:
-                X._fault_arm("write", 1, errno.EINTR)
+                T.fault_arm("write", 1, errno.EINTR)
             try:
                 for r in records:
                     w.add_record(r)
-                assert X._fault_fired() == 1
+                assert T.fault_fired() == 1
             finally:
-                X._fault_disarm()
+                T.fault_disarm()
         assert path.read_bytes() == frame(records)

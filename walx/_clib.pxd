@@ -17,6 +17,7 @@ cdef extern from "walx.h" nogil:
         WALX_BLOCK_SIZE
         WALX_HEADER_SIZE
         WALX_RECYCLABLE_HEADER_SIZE
+        WALX_MAX_FRAGMENT
         WALX_WRITER_MIN_BUFFER
         WALX_DEBUG
         WALX_ENOTFILE
@@ -31,6 +32,12 @@ cdef extern from "walx.h" nogil:
         WALX_RECYCLABLE_FIRST
         WALX_RECYCLABLE_MIDDLE
         WALX_RECYCLABLE_LAST
+        WALX_SET_COMPRESSION
+        WALX_TIMESTAMP_SIZE
+        WALX_RECYCLABLE_TIMESTAMP_SIZE
+        WALX_PREDECESSOR_INFO
+        WALX_RECYCLABLE_PREDECESSOR_INFO
+        WALX_IGNORABLE_BIT
 
     enum walx_parse_status:
         WALX_PARSE_OK

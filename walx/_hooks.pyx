@@ -1,0 +1,97 @@
+# Included from _walx.pyx; not a standalone module.
+# Test hooks (fault injection, each CRC-32C kernel alone). Tests reach them
+# through walx._testing; nothing else calls them.
+
+def _crc32c_sw(data, value=0):
+    """The portable software CRC-32C, whatever the dispatch chose (for tests)."""
+    cdef Py_buffer view
+    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
+    _get_buffer(data, &view, "data")
+    try:
+        crc = walx_crc32c_sw(crc, <const uint8_t *>view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+def _crc32c_hw(data, value=0):
+    """The hardware CRC-32C; raises RuntimeError when the CPU has none."""
+    cdef Py_buffer view
+    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
+    if not walx_crc32c_hw_available():
+        raise RuntimeError("no hardware CRC-32C on this CPU")
+    _get_buffer(data, &view, "data")
+    try:
+        crc = walx_crc32c_hw(crc, <const uint8_t *>view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+def _crc32c_fold(data, value=0, int width=0):
+    """Carry-less folding (x86-64, VPCLMULQDQ); `width` 256 runs the 256-bit
+    kernel even where 512 bits are available. Raises RuntimeError when the
+    CPU has no folding."""
+    cdef Py_buffer view
+    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
+    if not walx_crc32c_fold_width():
+        raise RuntimeError("no carry-less-multiply CRC-32C on this CPU")
+    if width not in (0, 256):
+        raise ValueError(f"width must be 0 or 256, got {width}")
+    _get_buffer(data, &view, "data")
+    try:
+        if width == 256:
+            crc = walx_crc32c_fold256(crc, <const uint8_t *>view.buf, <size_t>view.len)
+        else:
+            crc = walx_crc32c_fold(crc, <const uint8_t *>view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+def crc32c_fold_width():
+    """Bits per register of the carry-less folding CRC (512 or 256), 0 without."""
+    return walx_crc32c_fold_width()
+
+
+def crc32c_hw_available():
+    """True when this CPU has a hardware CRC-32C that passed its self-check."""
+    return bool(walx_crc32c_hw_available())
+
+
+_FAULT_OPS = {"open": WALX_FAULT_OPEN, "write": WALX_FAULT_WRITE,
+              "fdatasync": WALX_FAULT_FDATASYNC, "fsync": WALX_FAULT_FSYNC,
+              "rename": WALX_FAULT_RENAME, "unlink": WALX_FAULT_UNLINK,
+              "ftruncate": WALX_FAULT_FTRUNCATE, "fallocate": WALX_FAULT_FALLOCATE}
+
+
+def _fault_arm(op, nth, err=0, short_write=False):
+    """Test hook: make the `nth` call (from now) of syscall `op` fail with
+    errno `err`, or for "write" with short_write=True write only half.
+    Process-wide; call _fault_disarm() afterwards."""
+    if op not in _FAULT_OPS:
+        raise ValueError(f"op must be one of {sorted(_FAULT_OPS)}, not {op!r}")
+    _check_uint(nth, "nth", 0xffffffffffffffff)
+    if nth == 0:
+        raise ValueError("nth must be >= 1")
+    _check_uint(err, "err", 4095)
+    if not short_write and err == 0:
+        raise ValueError("give err (an errno) or short_write=True")
+    if short_write and op != "write":
+        raise ValueError("short_write applies to op='write' only")
+    walx_fault_arm(_FAULT_OPS[op], nth, err, 1 if short_write else 0)
+
+
+def _fault_disarm():
+    """Test hook: disarm fault injection and reset its counters."""
+    walx_fault_disarm()
+
+
+def _fault_calls(op):
+    """Test hook: calls of `op` since the last arm or disarm (counted while armed)."""
+    return walx_fault_calls(_FAULT_OPS[op])
+
+
+def _fault_fired():
+    """Test hook: faults delivered since the last arm or disarm."""
+    return walx_fault_fired()
