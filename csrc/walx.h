@@ -69,6 +69,22 @@ enum walx_record_type {
     WALX_IGNORABLE_BIT = 0x80
 };
 
+/* The one definition of which types carry the 11-byte recyclable header
+ * (the embedded log number). */
+static WALX_INLINE int walx_type_is_recyclable(uint32_t t) {
+    return (t >= WALX_RECYCLABLE_FULL && t <= WALX_RECYCLABLE_LAST) ||
+           t == WALX_RECYCLABLE_TIMESTAMP_SIZE || t == WALX_RECYCLABLE_PREDECESSOR_INFO;
+}
+
+/* Types whose header size is known: record fragments and RocksDB's meta
+ * records other than SET_COMPRESSION (which only a legacy log's first
+ * record may be). Their header size fixes the file's kind. */
+static WALX_INLINE int walx_type_sets_kind(uint32_t t) {
+    return (t >= WALX_FULL && t <= WALX_RECYCLABLE_LAST) || t == WALX_TIMESTAMP_SIZE ||
+           t == WALX_RECYCLABLE_TIMESTAMP_SIZE || t == WALX_PREDECESSOR_INFO ||
+           t == WALX_RECYCLABLE_PREDECESSOR_INFO;
+}
+
 /* What walx_parse_physical() saw at a position. The parser only reports;
  * the reader (walx/_reader.pyx) decides what each status means. */
 enum walx_parse_status {

@@ -144,11 +144,6 @@ size_t walx_frame_plan(uint32_t *block_offset, int recyclable, uint32_t log_numb
     return frags;
 }
 
-static int is_recyclable_type(uint32_t t) {
-    return (t >= WALX_RECYCLABLE_FULL && t <= WALX_RECYCLABLE_LAST) ||
-           t == WALX_RECYCLABLE_TIMESTAMP_SIZE || t == WALX_RECYCLABLE_PREDECESSOR_INFO;
-}
-
 static int all_zero(const uint8_t *p, size_t n) {
     while (n--)
         if (*p++)
@@ -176,7 +171,7 @@ enum walx_parse_status walx_parse_physical(const uint8_t *p, size_t block_left,
     }
     uint32_t length = (uint32_t)p[4] | ((uint32_t)p[5] << 8);
     uint32_t type = p[6];
-    uint32_t hs = is_recyclable_type(type) ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
+    uint32_t hs = walx_type_is_recyclable(type) ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
     out->type = type;
     out->length = length;
     out->header_size = hs;

@@ -82,6 +82,8 @@ cdef extern from "walx.h" nogil:
     uint32_t walx_crc32c_fold(uint32_t crc, const uint8_t *data, size_t n)
     uint32_t walx_crc32c_fold256(uint32_t crc, const uint8_t *data, size_t n)
     uint32_t walx_mask_crc(uint32_t crc)
+    bint walx_type_is_recyclable(uint32_t t)
+    bint walx_type_sets_kind(uint32_t t)
     uint32_t walx_unmask_crc(uint32_t masked)
 
     void walx_encode_fixed32(uint8_t *dst, uint32_t v)

@@ -429,7 +429,7 @@ cdef class LogReader:
                 self._damage(rec_off, rec_end, _REASONS[st])
                 continue
             t = ph.type
-            if t >= 1 and t <= 8 or t == 10 or t == 11 or t == 130 or t == 131:
+            if walx_type_sets_kind(t):
                 kind = ph.header_size
                 if self._header_kind == 0:
                     self._header_kind = kind
@@ -489,14 +489,14 @@ cdef class LogReader:
                     self._mark_clean(rec_end)
                     if rec is not None and rec is not _SKIP:
                         return rec
-            elif t == 9:
+            elif t == WALX_SET_COMPRESSION:
                 self._done = True
                 self._error = WalError(
                     f"{self._path if self._path is not None else '<bytes>'} at offset "
                     f"{rec_off}: compressed WAL is not supported (RocksDB "
                     f"wal_compression record)")
                 raise self._error
-            elif t == 10 or t == 11 or t == 130 or t == 131 or (t & 0x80):
+            elif walx_type_sets_kind(t) or (t & WALX_IGNORABLE_BIT):
                 # RocksDB meta records (timestamp sizes, predecessor WAL
                 # info) and types marked ignorable: skipped, never returned.
                 self._mark_clean(rec_end)
