@@ -15,6 +15,11 @@ cdef inline bint _only_python_thread() noexcept:
     return ts != NULL and PyThreadState_Next(ts) == NULL
 
 
+cdef extern from "<errno.h>":
+    # Not in Cython's libc.errno; EAGAIN's twin, a distinct value on some BSDs.
+    const int EWOULDBLOCK
+
+
 # Positive sentinel returned by nogil helpers when the object was closed
 # concurrently (C functions only return 0 or -errno).
 cdef enum:
@@ -123,6 +128,18 @@ cdef list _recycle_files(str directory):
         found = [e.path for e in it
                  if _RECYCLE_NAME.match(e.name) and e.is_file(follow_symlinks=False)]
     return sorted(found)
+
+
+cdef object _check_bool(object value, str argname):
+    if not isinstance(value, bool):
+        raise TypeError(f"{argname} must be a bool, not {type(value).__name__}")
+    return value
+
+
+cdef object _check_mode(object mode):
+    if not isinstance(mode, RecoveryMode):
+        raise TypeError(f"mode must be a walx.RecoveryMode, not {type(mode).__name__}")
+    return mode
 
 
 cdef uint64_t _check_uint(object value, str argname, uint64_t maximum) except? 0xffffffffffffffff:
