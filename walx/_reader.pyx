@@ -100,14 +100,9 @@ cdef class LogReader:
         cdef uint64_t size = 0
         if self._fd >= 0 or self._have_view:
             raise RuntimeError("LogReader.__init__ called twice")
-        if not isinstance(mode, RecoveryMode):
-            raise TypeError(f"mode must be a walx.RecoveryMode, not {type(mode).__name__}")
-        self._mode_obj = mode
+        self._mode_obj = _check_mode(mode)
         self._mode = mode.value
-        if not isinstance(verify_checksums, bool):
-            raise TypeError("verify_checksums must be a bool, "
-                            f"not {type(verify_checksums).__name__}")
-        self._verify = verify_checksums
+        self._verify = _check_bool(verify_checksums, "verify_checksums")
         if max_record_size is not None:
             self._max_record = _check_uint(max_record_size, "max_record_size",
                                            0xffffffffffffffff)
@@ -225,6 +220,9 @@ cdef class LogReader:
         with nogil:
             rc = walx_pread_full(self._fd, self._window, want, off, &got)
         _check_os(rc, self._path)
+        if self._closed_flag:
+            # close() from another thread during the read.
+            raise WalClosedError(f"LogReader {self._path!r} is closed")
         self._data_off = off
         self._data_len = got
         self._pos = 0
@@ -378,7 +376,6 @@ cdef class LogReader:
         cdef walx_parse_status st
         cdef uint64_t rec_off, rec_end, block_left
         cdef size_t avail
-        cdef uint32_t t, kind, base
         if self._error is not None:
             raise self._error
         if self._closed_flag:
@@ -387,11 +384,8 @@ cdef class LogReader:
             if self._pos >= self._data_len:
                 if self._at_last_window:
                     self._finish()
-                    break
-                self._load_window()
-                if self._closed_flag:
-                    # close() from another thread during the read.
-                    raise WalClosedError(f"LogReader {self._path!r} is closed")
+                else:
+                    self._load_window()
                 continue
             rec_off = self._data_off + self._pos
             block_left = WALX_BLOCK_SIZE - rec_off % WALX_BLOCK_SIZE
@@ -403,109 +397,135 @@ cdef class LogReader:
             self._pos += ph.consumed
             rec_end = rec_off + ph.consumed
             if st != WALX_PARSE_OK:
-                if st == WALX_PARSE_ZERO_FILL and self._in_chain:
-                    # Writers never zero-fill inside a fragment chain: the
-                    # chain is torn, and its next LAST belongs to another record.
-                    self._damage(self._chain_start, rec_end, REASON_INCOMPLETE_CHAIN)
-                    continue
-                if st == WALX_PARSE_TRAILER or st == WALX_PARSE_ZERO_FILL:
-                    # Writers zero-fill block ends too short for a header;
-                    # preallocated space reads as type 0, length 0. Appending
-                    # after zero fill is safe only at a block boundary.
-                    if st == WALX_PARSE_TRAILER or rec_end % WALX_BLOCK_SIZE == 0:
-                        self._mark_clean(rec_end)
-                    continue
-                if st == WALX_PARSE_EOF:
-                    # Nothing, or zeros too short for a header, at the end:
-                    # never-written space.
-                    continue
-                if (rec_off == 0 and avail >= WALX_HEADER_SIZE
-                        and ph.header_size == WALX_RECYCLABLE_HEADER_SIZE
-                        and (st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_TRUNCATED_PAYLOAD
-                             or st == WALX_PARSE_TRUNCATED_HEADER)):
-                    # The type byte was read (avail >= 7): a recyclable log
-                    # whose first write was torn, with stale bytes after it.
-                    self._first_damaged_recyclable = True
-                self._damage(rec_off, rec_end, _REASONS[st])
-                continue
-            t = ph.type
-            if walx_type_sets_kind(t):
-                kind = ph.header_size
-                if self._header_kind == 0:
-                    self._header_kind = kind
-                elif kind != self._header_kind:
-                    self._damage(rec_off, rec_end, REASON_KIND)
-                    continue
-                if kind == WALX_RECYCLABLE_HEADER_SIZE:
-                    if self._expect_log < 0:
-                        self._expect_log = ph.log_number
-                    elif ph.log_number != <uint32_t>self._expect_log:
-                        # Intact, but from the file's previous use: the end
-                        # of this log (RocksDB kOldRecord).
-                        self._stale_end = True
-                        self._finish()
-                        break
-                    if self._pending:
-                        # This log wrote past the damage: it is not stale.
-                        self._own_after_damage = True
-            if t == WALX_FULL or t == WALX_RECYCLABLE_FULL:
-                if self._in_chain:
-                    self._end_chain_early(rec_off)
-                if self._max_record and ph.length > self._max_record:
-                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
-                    continue
-                rec = self._emit(rec_off, rec_end, ph.payload, ph.length)
-                self._mark_clean(rec_end)
-                if rec is not None and rec is not _SKIP:
+                self._not_a_record(st, &ph, rec_off, rec_end, avail)
+            elif self._of_this_log(&ph, rec_off, rec_end):
+                rec = self._take_physical(&ph, rec_off, rec_end)
+                if rec is not _SKIP:
                     return rec
-            elif t == WALX_FIRST or t == WALX_RECYCLABLE_FIRST:
-                if self._in_chain:
-                    self._end_chain_early(rec_off)
-                self._in_chain = True
-                self._chain_start = rec_off
-                self._scratch_len = 0
-                if self._max_record and ph.length > self._max_record:
-                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
-                    continue
-                self._scratch_append(ph.payload, ph.length)
-            elif t == WALX_MIDDLE or t == WALX_RECYCLABLE_MIDDLE or t == WALX_LAST or t == WALX_RECYCLABLE_LAST:
-                if not self._in_chain:
-                    self._damage(rec_off, rec_end, REASON_MISSING_FIRST)
-                    continue
-                if self._max_record and self._scratch_len + ph.length > self._max_record:
-                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
-                    continue
-                self._scratch_append(ph.payload, ph.length)
-                if t == WALX_LAST or t == WALX_RECYCLABLE_LAST:
-                    self._in_chain = False
-                    rec = self._emit(self._chain_start, rec_end, self._scratch,
-                                     self._scratch_len)
-                    if self._scratch_cap > (1 << 22):
-                        # Do not keep a huge record's buffer around.
-                        PyMem_Free(self._scratch)
-                        self._scratch = NULL
-                        self._scratch_cap = 0
-                    self._scratch_len = 0
-                    self._mark_clean(rec_end)
-                    if rec is not None and rec is not _SKIP:
-                        return rec
-            elif t == WALX_SET_COMPRESSION:
-                self._done = True
-                self._error = WalError(
-                    f"{self._path if self._path is not None else '<bytes>'} at offset "
-                    f"{rec_off}: compressed WAL is not supported (RocksDB "
-                    f"wal_compression record)")
-                raise self._error
-            elif walx_type_sets_kind(t) or (t & WALX_IGNORABLE_BIT):
-                # RocksDB meta records (timestamp sizes, predecessor WAL
-                # info) and types marked ignorable: skipped, never returned.
-                self._mark_clean(rec_end)
-                continue
-            else:
-                self._damage(rec_off, rec_end, f"unknown record type {t}")
         if self._error is not None:
             raise self._error
         return None
+
+    cdef int _not_a_record(self, walx_parse_status st, walx_physical *ph, uint64_t rec_off,
+                           uint64_t rec_end, size_t avail) except -1:
+        """What the parser found at `rec_off` is no record: block padding,
+        never-written space, or damage."""
+        if st == WALX_PARSE_ZERO_FILL and self._in_chain:
+            # Writers never zero-fill inside a fragment chain: the chain is
+            # torn, and its next LAST belongs to another record.
+            return self._damage(self._chain_start, rec_end, REASON_INCOMPLETE_CHAIN)
+        if st == WALX_PARSE_TRAILER or st == WALX_PARSE_ZERO_FILL:
+            # Writers zero-fill block ends too short for a header;
+            # preallocated space reads as type 0, length 0. Appending after
+            # zero fill is safe only at a block boundary.
+            if st == WALX_PARSE_TRAILER or rec_end % WALX_BLOCK_SIZE == 0:
+                self._mark_clean(rec_end)
+            return 0
+        if st == WALX_PARSE_EOF:
+            # Nothing, or zeros too short for a header, at the end:
+            # never-written space.
+            return 0
+        if (rec_off == 0 and avail >= WALX_HEADER_SIZE
+                and ph.header_size == WALX_RECYCLABLE_HEADER_SIZE
+                and (st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_TRUNCATED_PAYLOAD
+                     or st == WALX_PARSE_TRUNCATED_HEADER)):
+            # The type byte was read (avail >= 7): a recyclable log whose
+            # first write was torn, with stale bytes after it.
+            self._first_damaged_recyclable = True
+        return self._damage(rec_off, rec_end, _REASONS[st])
+
+    cdef bint _of_this_log(self, walx_physical *ph, uint64_t rec_off,
+                           uint64_t rec_end) except -1:
+        """An intact physical record: does it belong to this log? A header
+        of the other kind is damage; a recyclable record of another log
+        number is the end of this log (stale bytes of the file's previous
+        use, RocksDB's kOldRecord)."""
+        cdef uint32_t kind = ph.header_size
+        if not walx_type_sets_kind(ph.type):
+            return True
+        if self._header_kind == 0:
+            self._header_kind = kind
+        elif kind != self._header_kind:
+            self._damage(rec_off, rec_end, REASON_KIND)
+            return False
+        if kind == WALX_RECYCLABLE_HEADER_SIZE:
+            if self._expect_log < 0:
+                self._expect_log = ph.log_number
+            elif ph.log_number != <uint32_t>self._expect_log:
+                self._stale_end = True
+                self._finish()
+                return False
+            if self._pending:
+                # This log wrote past the damage: it is not stale.
+                self._own_after_damage = True
+        return True
+
+    cdef object _take_physical(self, walx_physical *ph, uint64_t rec_off, uint64_t rec_end):
+        """Add an intact physical record of this log to the logical record
+        being assembled. Returns the logical record it completes, or _SKIP."""
+        cdef uint32_t t = ph.type
+        if t == WALX_FULL or t == WALX_RECYCLABLE_FULL:
+            if self._in_chain:
+                self._end_chain_early(rec_off)
+            if self._max_record and ph.length > self._max_record:
+                self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+                return _SKIP
+            return self._complete(self._emit(rec_off, rec_end, ph.payload, ph.length), rec_end)
+        if t == WALX_FIRST or t == WALX_RECYCLABLE_FIRST:
+            if self._in_chain:
+                self._end_chain_early(rec_off)
+            self._in_chain = True
+            self._chain_start = rec_off
+            self._scratch_len = 0
+            if self._max_record and ph.length > self._max_record:
+                self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+                return _SKIP
+            self._scratch_append(ph.payload, ph.length)
+            return _SKIP
+        if (t == WALX_MIDDLE or t == WALX_RECYCLABLE_MIDDLE or t == WALX_LAST
+                or t == WALX_RECYCLABLE_LAST):
+            return self._take_fragment(ph, rec_off, rec_end)
+        if t == WALX_SET_COMPRESSION:
+            self._done = True
+            self._error = WalError(
+                f"{self._path if self._path is not None else '<bytes>'} at offset "
+                f"{rec_off}: compressed WAL is not supported (RocksDB "
+                f"wal_compression record)")
+            raise self._error
+        if walx_type_sets_kind(t) or (t & WALX_IGNORABLE_BIT):
+            # RocksDB meta records (timestamp sizes, predecessor WAL info)
+            # and types marked ignorable: skipped, never returned.
+            self._mark_clean(rec_end)
+        else:
+            self._damage(rec_off, rec_end, f"unknown record type {t}")
+        return _SKIP
+
+    cdef object _take_fragment(self, walx_physical *ph, uint64_t rec_off, uint64_t rec_end):
+        """A MIDDLE or LAST fragment; returns the record a LAST completes, or _SKIP."""
+        if not self._in_chain:
+            self._damage(rec_off, rec_end, REASON_MISSING_FIRST)
+            return _SKIP
+        if self._max_record and self._scratch_len + ph.length > self._max_record:
+            self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+            return _SKIP
+        self._scratch_append(ph.payload, ph.length)
+        if ph.type != WALX_LAST and ph.type != WALX_RECYCLABLE_LAST:
+            return _SKIP
+        self._in_chain = False
+        rec = self._emit(self._chain_start, rec_end, self._scratch, self._scratch_len)
+        if self._scratch_cap > (1 << 22):
+            # Do not keep a huge record's buffer around.
+            PyMem_Free(self._scratch)
+            self._scratch = NULL
+            self._scratch_cap = 0
+        self._scratch_len = 0
+        return self._complete(rec, rec_end)
+
+    cdef inline object _complete(self, object rec, uint64_t rec_end):
+        """After _emit: the record to return, or _SKIP (reading goes on, or
+        stops when _emit ended it)."""
+        self._mark_clean(rec_end)
+        return _SKIP if rec is None else rec
 
     cdef inline void _mark_clean(self, uint64_t end) noexcept:
         """`end` is a safe place to append if nothing damaged or unfinished

@@ -61,7 +61,7 @@ def repair(path, *, dry_run=False):
             walx_unlock_file(lock_fd)
 
 
-cdef int _lock_if_managed(str directory) except -2:
+cdef object _lock_if_managed(str directory):
     """Take `directory`'s LOCK if it has one (a WalManager's directory);
     returns its descriptor, or -1 when there is no LOCK. A live manager's
     lock raises WalLockedError: cutting a log it writes would lose data."""
