@@ -27,7 +27,7 @@ cdef object _exists_error(str spath):
 cdef _adopt_recycle_files(WalManager m):
     """Take GC'd logs left for reuse by an earlier manager into the pool
     (up to recycle_log_files); delete the rest. REQUIRES: LOCK held."""
-    for path in _recycle_files(str(m._dir)):
+    for path in _recycle_files(str(m.dir)):
         if len(m._recycle_pool) < m._recycle_max:
             m._recycle_pool.append(path)
         else:
@@ -145,11 +145,11 @@ cdef list _delete_logs(WalManager m, list entries, str then):
     # Every file of each log number: recovery reads any <digits>.wal
     # name (7.wal, 0000007.wal), not only the {n:06}.wal walx writes.
     on_disk = {}
-    for n, path in _list_wal_files(m._dir):
+    for n, path in _list_wal_files(m.dir):
         on_disk.setdefault(n, []).append(path)
     for entry in entries:
         error = None
-        for path in on_disk.get(entry[0]) or [_log_path(m._dir, entry[0])]:
+        for path in on_disk.get(entry[0]) or [_log_path(m.dir, entry[0])]:
             _log.debug("GC WAL file %s (max seq %d)", path, entry[1])
             try:
                 if not _keep_for_recycling(m, str(path)):
@@ -169,7 +169,7 @@ cdef list _delete_logs(WalManager m, list entries, str then):
         # A crash before this fsync may resurrect a deleted log; it then
         # holds only flushed sequences and is replayed harmlessly.
         try:
-            _sync_dir_of(m._dir)
+            _sync_dir_of(m.dir)
         except OSError as e:
             _log.warning("directory fsync after GC failed: %s", e)
             m._m_errors += 1

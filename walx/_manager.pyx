@@ -38,18 +38,19 @@ cdef class WalManager:
     non-empty file of that number is FileExistsError) and fsyncs the
     directory. Thread-safe; concurrent durable appends share fdatasyncs.
     """
-    cdef object _dir
+    cdef readonly object dir            # pathlib.Path
     cdef int _lock_fd
     cdef LogWriter _writer
-    cdef uint64_t _log_number
+    cdef readonly uint64_t log_number   # of the log being written
     cdef uint64_t _next_log
-    cdef uint64_t _current_max_seq
-    cdef uint64_t _flushed_seq
+    # Highest sequence appended to the current log (0 if none).
+    cdef readonly uint64_t current_max_seq
+    cdef readonly uint64_t flushed_seq
     cdef list _closed_logs
     cdef object _mu             # guards _closed_logs and _recycle_pool
     cdef walx_queue _q
     cdef bint _q_ready
-    cdef bint _closed_flag
+    cdef readonly bint closed
     cdef int _poison_rc         # -errno of the failure that poisoned it, or 0
     cdef object _poison_exc     # the exception raised for that failure
     cdef bint _sync_default
@@ -63,7 +64,7 @@ cdef class WalManager:
 
     def __cinit__(self):
         self._lock_fd = -1
-        self._closed_flag = True
+        self.closed = True
         _check_os(walx_queue_init(&self._q), None)
         self._q_ready = True
 
@@ -80,7 +81,7 @@ cdef class WalManager:
 
     cdef _configure(self, dir, sync, buffer_size, recyclable, recycle_log_files,
                     preallocate):
-        self._dir = pathlib.Path(_fspath(dir, "dir"))
+        self.dir = pathlib.Path(_fspath(dir, "dir"))
         self._sync_default = _check_bool(sync, "sync")
         _check_bool(recyclable, "recyclable")
         self._buffer_size = _check_uint(buffer_size, "buffer_size", _MAX_BUFFER)
@@ -95,12 +96,12 @@ cdef class WalManager:
 
     cdef _take_lock(self):
         try:
-            os.makedirs(self._dir, exist_ok=True)
+            os.makedirs(self.dir, exist_ok=True)
         except FileExistsError:
-            raise NotADirectoryError(ENOTDIR, "not a directory", str(self._dir)) from None
-        lock_path = str(self._dir / "LOCK")
+            raise NotADirectoryError(ENOTDIR, "not a directory", str(self.dir)) from None
+        lock_path = str(self.dir / "LOCK")
         self._lock_fd = _lock_or_raise(
-            lock_path, f"{self._dir} is locked by another live WalManager (LOCK file "
+            lock_path, f"{self.dir} is locked by another live WalManager (LOCK file "
                        f"{lock_path})")
         _adopt_recycle_files(self)
 
@@ -116,31 +117,31 @@ cdef class WalManager:
         """A manager whose opening failed: close what it opened, unlock."""
         if self._writer is not None:
             self._writer.close()
-        self._closed_flag = True
+        self.closed = True
         self._release_lock()
 
     # ---- log creation ------------------------------------------------------
 
     cdef _open_log(self, uint64_t n):
-        path = _log_path(self._dir, n)
+        path = _log_path(self.dir, n)
         _log.info("opening WAL %s", path)
         self._writer = _create_log(self, str(path), n)
-        self._log_number = n
+        self.log_number = n
         self._next_log = n + 1
-        self._current_max_seq = 0
-        self._closed_flag = False
+        self.current_max_seq = 0
+        self.closed = False
 
     cdef int _sync_dir_or_poison(self) except -1:
         """fsync the directory; a failure poisons the manager. As with a log
         fsync, the kernel may drop the dirty entry after a failure and
         report success next time, so it is never retried."""
-        cdef int rc = _sync_dir_rc(self._dir)
+        cdef int rc = _sync_dir_rc(self.dir)
         if rc == 0:
             return 0
         self._m_errors += 1
-        if self._lock_fd >= 0 and not self._closed_flag:
-            raise self._poison(rc, str(self._dir), None)
-        raise _os_error(rc, str(self._dir))
+        if self._lock_fd >= 0 and not self.closed:
+            raise self._poison(rc, str(self.dir), None)
+        raise _os_error(rc, str(self.dir))
 
     def __dealloc__(self):
         if self._lock_fd >= 0:
@@ -165,17 +166,17 @@ cdef class WalManager:
         """Raise for the failure `rc` of a write or sync of the current log:
         WalClosedError for _RC_CLOSED, else the OSError (which poisons)."""
         if rc == _RC_CLOSED:
-            raise WalClosedError(f"WalManager {self._dir} was closed during the {what}")
-        raise self._poison(rc, str(_log_path(self._dir, self._log_number)), what)
+            raise WalClosedError(f"WalManager {self.dir} was closed during the {what}")
+        raise self._poison(rc, str(_log_path(self.dir, self.log_number)), what)
 
     cdef int _refused(self, int st) except -1:
         """The queue refused an entry: closed, or poisoned (st = -errno)."""
-        if st == WALX_Q_CLOSED or self._closed_flag:
-            raise WalClosedError(f"WalManager {self._dir} is closed")
+        if st == WALX_Q_CLOSED or self.closed:
+            raise WalClosedError(f"WalManager {self.dir} is closed")
         if self._poison_exc is None:
             # The failing group's leader has not taken the GIL back yet.
-            self._poison(st, str(_log_path(self._dir, self._log_number)), "WAL write or sync")
-        raise WalPoisonedError(f"WalManager {self._dir}: an earlier write or sync "
+            self._poison(st, str(_log_path(self.dir, self.log_number)), "WAL write or sync")
+        raise WalPoisonedError(f"WalManager {self.dir}: an earlier write or sync "
                                f"failed ({self._poison_exc}); reopen it to continue"
                                ) from self._poison_exc
 
@@ -185,7 +186,7 @@ cdef class WalManager:
     # behind it, writes them with one write and (if any asked) one fdatasync,
     # all without the GIL; sync, rotate and close run alone at the head, so
     # they never overlap a write. Only the head touches self._writer,
-    # self._current_max_seq and self._log_number.
+    # self.current_max_seq and self.log_number.
 
     cdef int _wait_exclusive(self, walx_qentry *e) noexcept:
         """Queue `e` as an exclusive entry; returns walx_queue_wait's status.
@@ -203,8 +204,8 @@ cdef class WalManager:
     cdef int _enter_exclusive(self, walx_qentry *e) except -1:
         """Wait (without the GIL) until `e` heads the queue. REQUIRES: the
         caller calls _finish_exclusive(e) afterwards, also on error."""
-        if self._closed_flag:
-            raise WalClosedError(f"WalManager {self._dir} is closed")
+        if self.closed:
+            raise WalClosedError(f"WalManager {self.dir} is closed")
         cdef int st = self._wait_exclusive(e)
         if st != WALX_Q_LEADER:
             self._refused(st)
@@ -235,7 +236,7 @@ cdef class WalManager:
         cdef walx_qentry *last = walx_queue_group(&self._q, e, _GROUP_BYTES)
         cdef walx_qentry *x = e
         cdef bint any_sync = False
-        cdef uint64_t top = self._current_max_seq, nbytes = 0, count = 0, syncs = 0
+        cdef uint64_t top = self.current_max_seq, nbytes = 0, count = 0, syncs = 0
         cdef int rc
         while True:
             count += 1
@@ -261,7 +262,7 @@ cdef class WalManager:
         self._m_groups += 1
         self._m_syncs += syncs
         if rc == 0:
-            self._current_max_seq = top
+            self.current_max_seq = top
             self._m_appends += count
             self._m_bytes += nbytes
         walx_queue_finish(&self._q, e, last, rc, 0)
@@ -269,23 +270,23 @@ cdef class WalManager:
 
     cdef _run_rotate(self):
         # REQUIRES: this thread heads the queue.
-        cdef uint64_t old = self._log_number
+        cdef uint64_t old = self.log_number
         cdef uint64_t new = self._next_log
         if old == _MAX_LOG_NUMBER:
-            raise WalError(f"cannot rotate {self._dir}: log {old} is the largest log number")
+            raise WalError(f"cannot rotate {self.dir}: log {old} is the largest log number")
         _log.debug("rotating WAL %d -> %d", old, new)
         # Full fsync before the old log is closed: its data and its size
         # are durable, so recovery reads all of it.
         self._sync_log(0)
         # If creating the next log fails, the old one stays current.
-        writer = _create_log(self, str(_log_path(self._dir, new)), new)
+        writer = _create_log(self, str(_log_path(self.dir, new)), new)
         self._writer.close()
         self._writer = writer
         with self._mu:
-            self._closed_logs.append((old, self._current_max_seq))
-        self._log_number = new
+            self._closed_logs.append((old, self.current_max_seq))
+        self.log_number = new
         self._next_log = new + 1
-        self._current_max_seq = 0
+        self.current_max_seq = 0
         self._m_rotations += 1
         return old
 
@@ -306,8 +307,8 @@ cdef class WalManager:
             sync = self._sync_default
         elif not isinstance(sync, bool):
             raise TypeError(f"sync must be a bool or None, not {type(sync).__name__}")
-        if self._closed_flag:
-            raise WalClosedError(f"WalManager {self._dir} is closed")
+        if self.closed:
+            raise WalClosedError(f"WalManager {self.dir} is closed")
         cdef bytes data = (<WriteBatch>batch).encode()
         e.data = <const uint8_t *><char *>data
         e.len = len(data)
@@ -355,7 +356,7 @@ cdef class WalManager:
         The log is made durable (one fdatasync) even with sync=False.
         """
         cdef walx_qentry e
-        if self._closed_flag:
+        if self.closed:
             self._release_lock()
             return
         if self._wait_exclusive(&e) != WALX_Q_LEADER:
@@ -373,20 +374,20 @@ cdef class WalManager:
 
     cdef _close_files(self):
         with self._mu:
-            if self._closed_flag:
+            if self.closed:
                 self._release_lock()
                 return
-            self._closed_flag = True
+            self.closed = True
         try:
             if self._writer is not None:
                 self._writer.close()
         finally:
             self._release_lock()
-            _log.info("closed WAL manager %s", self._dir)
+            _log.info("closed WAL manager %s", self.dir)
 
     def __enter__(self):
-        if self._closed_flag:
-            raise WalClosedError(f"WalManager {self._dir} is closed")
+        if self.closed:
+            raise WalClosedError(f"WalManager {self.dir} is closed")
         return self
 
     def __exit__(self, *exc):
@@ -403,13 +404,13 @@ cdef class WalManager:
         cdef uint64_t s = _check_uint(seq, "seq", _MAX_LOG_NUMBER)
         cdef uint64_t flushed = 0
         with self._mu:
-            if self._closed_flag:
-                raise WalClosedError(f"WalManager {self._dir} is closed")
-            if s > self._flushed_seq:
-                self._flushed_seq = s
-            flushed = self._flushed_seq
+            if self.closed:
+                raise WalClosedError(f"WalManager {self.dir} is closed")
+            if s > self.flushed_seq:
+                self.flushed_seq = s
+            flushed = self.flushed_seq
             # Never the log being written (register_closed_log keeps it out).
-            current = self._log_number
+            current = self.log_number
             doomed = [c for c in self._closed_logs if c[1] <= flushed and c[0] != current]
             self._closed_logs = [c for c in self._closed_logs
                                  if c[1] > flushed or c[0] == current]
@@ -424,16 +425,16 @@ cdef class WalManager:
         cdef uint64_t before = _check_uint(log_number, "log_number", _MAX_LOG_NUMBER)
         cdef uint64_t current = 0, bound = 0
         with self._mu:
-            if self._closed_flag:
-                raise WalClosedError(f"WalManager {self._dir} is closed")
+            if self.closed:
+                raise WalClosedError(f"WalManager {self.dir} is closed")
             # Only logs below the current one: a rotation running meanwhile
             # creates the next log, above it, and must not lose it.
-            current = self._log_number
+            current = self.log_number
             bound = min(before, current)
             doomed = [c for c in self._closed_logs if c[0] < bound]
             self._closed_logs = [c for c in self._closed_logs if c[0] >= bound]
         tracked = {c[0] for c in doomed}
-        entries = doomed + [(n, 0) for n, _ in _list_wal_files(self._dir)
+        entries = doomed + [(n, 0) for n, _ in _list_wal_files(self.dir)
                             if n < bound and n not in tracked]
         failed = _delete_logs(self, entries, "")
         if failed:
@@ -444,49 +445,28 @@ cdef class WalManager:
                                          if entry[0] in tracked)
             entry, e = failed[0]
             raise OSError(e.errno, f"could not delete WAL files {[f[0][0] for f in failed]} "
-                                   f"in {self._dir}: {e.strerror}",
-                          e.filename or str(_log_path(self._dir, entry[0])))
+                                   f"in {self.dir}: {e.strerror}",
+                          e.filename or str(_log_path(self.dir, entry[0])))
 
     def register_closed_log(self, log_number, max_seq):
         """Add (log_number, max_seq) to the logs that GC deletes once flushed."""
         cdef uint64_t n = _check_uint(log_number, "log_number", _MAX_LOG_NUMBER)
         cdef uint64_t s = _check_uint(max_seq, "max_seq", _MAX_LOG_NUMBER)
         with self._mu:
-            if self._closed_flag:
-                raise WalClosedError(f"WalManager {self._dir} is closed")
+            if self.closed:
+                raise WalClosedError(f"WalManager {self.dir} is closed")
             # A closed log is older than the one being written. The seed
             # only refused the current number: a later one was accepted and
             # GC deleted it once rotation had made it the live log.
-            if n >= self._log_number:
+            if n >= self.log_number:
                 raise ValueError(f"log_number {n} is not a closed log: the log being "
-                                 f"written is {self._log_number}")
+                                 f"written is {self.log_number}")
             self._closed_logs.append((n, s))
-
-    @property
-    def dir(self):
-        return self._dir
-
-    @property
-    def log_number(self):
-        return self._log_number
-
-    @property
-    def flushed_seq(self):
-        return self._flushed_seq
 
     @property
     def closed_logs(self):
         with self._mu:
             return list(self._closed_logs)
-
-    @property
-    def closed(self):
-        return self._closed_flag
-
-    @property
-    def current_max_seq(self):
-        """Highest sequence appended to the current log (0 if none)."""
-        return self._current_max_seq
 
     @property
     def metrics(self):
@@ -508,8 +488,8 @@ cdef class WalManager:
             return list(self._recycle_pool)
 
     def __repr__(self):
-        state = "closed" if self._closed_flag else f"log={self._log_number}"
-        return f"<walx.WalManager {str(self._dir)!r} {state}>"
+        state = "closed" if self.closed else f"log={self.log_number}"
+        return f"<walx.WalManager {str(self.dir)!r} {state}>"
 
     # ---- static API: listing, and recovery (_recovery.pyx) ---------------
 

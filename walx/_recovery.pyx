@@ -142,11 +142,11 @@ cdef tuple _recover_and_open(dir, mode, dict options):
                  options.get("preallocate", 0))
     m._take_lock()
     try:
-        r = _Recoverer(m._dir, mode)
+        r = _Recoverer(m.dir, mode)
         batches = list(r)
         kept = _settle(r)
         if r.max_log_number == _MAX_LOG_NUMBER:
-            raise WalError(f"cannot open a new log in {m._dir}: its log "
+            raise WalError(f"cannot open a new log in {m.dir}: its log "
                            f"{r.max_log_number} is the largest log number")
         m._open_log(r.max_log_number + 1 if r.max_log_number else 1)
         for n, _path, file_max in r.files:
@@ -155,6 +155,6 @@ cdef tuple _recover_and_open(dir, mode, dict options):
         m._abandon()
         raise
     _log.info("recovered %d batches from %d WAL files in %s (max seq %d, "
-              "%d damaged ranges)", len(batches), len(r.files), m._dir, r.max_seq,
+              "%d damaged ranges)", len(batches), len(r.files), m.dir, r.max_seq,
               len(r.corruptions))
     return m, Recovery(batches, r.max_seq, r.max_log_number, r.corruptions, r.files, kept)
