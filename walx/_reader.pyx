@@ -42,7 +42,7 @@ cdef class LogReader:
     Raises CorruptionError, WalError (compressed WAL), OSError, TypeError,
     ValueError.
     """
-    cdef object _path           # str, or None for bytes sources
+    cdef readonly object path   # str, or None for bytes sources
     cdef object _source_obj     # keeps a bytes-like source alive
     cdef Py_buffer _view
     cdef bint _have_view
@@ -52,13 +52,13 @@ cdef class LogReader:
     cdef size_t _data_len
     cdef uint64_t _data_off     # file offset of _data[0]; a block boundary
     cdef size_t _pos
-    cdef uint64_t _file_size
+    cdef readonly uint64_t file_size
     cdef bint _at_last_window
     cdef uint32_t _header_kind  # 0 until a record is seen, then 7 or 11
     cdef int64_t _expect_log    # -1 until known
     cdef bint _verify
     cdef int _mode
-    cdef object _mode_obj
+    cdef readonly object mode
     cdef uint64_t _max_record   # 0: unlimited
     cdef uint8_t *_scratch
     cdef size_t _scratch_len
@@ -67,11 +67,12 @@ cdef class LogReader:
     cdef uint64_t _chain_start
     cdef list _pending          # tentative damage: [offset, end, reason]
     cdef readonly list corruptions
-    cdef uint64_t _end_offset
+    # Offset just past the last complete logical record returned.
+    cdef readonly uint64_t end_offset
     cdef int64_t _last_record_offset
     cdef uint64_t _clean_upto   # end of the last intact physical record or trailer
     cdef bint _done
-    cdef bint _closed_flag
+    cdef readonly bint closed
     cdef bint _stale_end
     cdef bint _busy             # a thread is in _next (which may drop the GIL)
     cdef bint _release_pending  # close() came while _busy: _next releases
@@ -100,7 +101,7 @@ cdef class LogReader:
         cdef uint64_t size = 0
         if self._fd >= 0 or self._have_view:
             raise RuntimeError("LogReader.__init__ called twice")
-        self._mode_obj = _check_mode(mode)
+        self.mode = _check_mode(mode)
         self._mode = mode.value
         self._verify = _check_bool(verify_checksums, "verify_checksums")
         if max_record_size is not None:
@@ -124,8 +125,8 @@ cdef class LogReader:
                 rc = walx_open_read(cpath, &fd, &size)
             _check_os(rc, path)
             self._fd = fd
-            self._path = path
-            self._file_size = size
+            self.path = path
+            self.file_size = size
             self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
             if self._window == NULL:
                 raise MemoryError()
@@ -147,7 +148,7 @@ cdef class LogReader:
             self._source_obj = source
             self._data = <const uint8_t *>self._view.buf
             self._data_len = <size_t>self._view.len
-            self._file_size = self._data_len
+            self.file_size = self._data_len
             self._at_last_window = True
 
     def __dealloc__(self):
@@ -175,14 +176,14 @@ cdef class LogReader:
         """Release the file or buffer; idempotent. From another thread while
         a read is in progress, the reading thread releases them when its
         read returns (its window is not freed under it)."""
-        self._closed_flag = True
+        self.closed = True
         if self._busy:
             self._release_pending = True
         else:
             self._release()
 
     def __enter__(self):
-        if self._closed_flag:
+        if self.closed:
             raise WalClosedError("LogReader is closed")
         return self
 
@@ -191,8 +192,8 @@ cdef class LogReader:
         return False
 
     def __iter__(self):
-        if self._closed_flag:
-            raise WalClosedError(f"LogReader {self._path!r} is closed")
+        if self.closed:
+            raise WalClosedError(f"LogReader {self.path!r} is closed")
         return self
 
     def __next__(self):
@@ -215,14 +216,14 @@ cdef class LogReader:
         cdef size_t want = _WINDOW
         # Read what the file held when it was opened, no more: a device
         # such as /dev/zero would otherwise never end.
-        if self._file_size - off < want:
-            want = <size_t>(self._file_size - off)
+        if self.file_size - off < want:
+            want = <size_t>(self.file_size - off)
         with nogil:
             rc = walx_pread_full(self._fd, self._window, want, off, &got)
-        _check_os(rc, self._path)
-        if self._closed_flag:
+        _check_os(rc, self.path)
+        if self.closed:
             # close() from another thread during the read.
-            raise WalClosedError(f"LogReader {self._path!r} is closed")
+            raise WalClosedError(f"LogReader {self.path!r} is closed")
         self._data_off = off
         self._data_len = got
         self._pos = 0
@@ -259,10 +260,10 @@ cdef class LogReader:
 
     cdef int _commit_pending(self) except -1:
         for off, end, reason in self._pending:
-            c = Corruption(self._path, off, end - off, reason)
+            c = Corruption(self.path, off, end - off, reason)
             self.corruptions.append(c)
             _log.warning("damaged log %s at offset %d (%d bytes): %s",
-                         self._path if self._path is not None else "<bytes>",
+                         self.path if self.path is not None else "<bytes>",
                          off, end - off, reason)
         self._pending = []
         self._own_after_damage = False
@@ -270,7 +271,7 @@ cdef class LogReader:
 
     cdef int _fatal_corruption(self, c) except -1:
         self._done = True
-        self._error = CorruptionError(c.reason, self._path, c.offset)
+        self._error = CorruptionError(c.reason, self.path, c.offset)
         raise self._error
 
     cdef int _resolve_before_record(self, uint64_t rec_off) except -1:
@@ -281,11 +282,11 @@ cdef class LogReader:
         if self._mode == _MODE_SKIP:
             return 1
         if self._mode == _MODE_PIT:
-            self.corruptions.append(Corruption(self._path, rec_off,
-                                               self._file_size - rec_off,
+            self.corruptions.append(Corruption(self.path, rec_off,
+                                               self.file_size - rec_off,
                                                REASON_PIT_DROPPED))
             _log.warning("%s: dropping everything from offset %d (POINT_IN_TIME)",
-                         self._path if self._path is not None else "<bytes>", rec_off)
+                         self.path if self.path is not None else "<bytes>", rec_off)
             self._done = True
             return 0
         # TOLERATE_CORRUPTED_TAIL and ABSOLUTE_CONSISTENCY.
@@ -354,14 +355,14 @@ cdef class LogReader:
             if not self._resolve_before_record(rec_off):
                 return None
         self._last_record_offset = <int64_t>rec_off
-        self._end_offset = rec_end
+        self.end_offset = rec_end
         return rec
 
     cdef object _next(self):
         """One record at a time: a LogReader is not shared by threads that
         read at once (a second one gets RuntimeError, never mixed data)."""
         if self._busy:
-            raise RuntimeError(f"LogReader {self._path!r} is being read by another thread")
+            raise RuntimeError(f"LogReader {self.path!r} is being read by another thread")
         self._busy = True
         try:
             return self._next_record()
@@ -378,8 +379,8 @@ cdef class LogReader:
         cdef size_t avail
         if self._error is not None:
             raise self._error
-        if self._closed_flag:
-            raise WalClosedError(f"LogReader {self._path!r} is closed")
+        if self.closed:
+            raise WalClosedError(f"LogReader {self.path!r} is closed")
         while not self._done:
             if self._pos >= self._data_len:
                 if self._at_last_window:
@@ -488,7 +489,7 @@ cdef class LogReader:
         if t == WALX_SET_COMPRESSION:
             self._done = True
             self._error = WalError(
-                f"{self._path if self._path is not None else '<bytes>'} at offset "
+                f"{self.path if self.path is not None else '<bytes>'} at offset "
                 f"{rec_off}: compressed WAL is not supported (RocksDB "
                 f"wal_compression record)")
             raise self._error
@@ -545,26 +546,9 @@ cdef class LogReader:
     # ---- properties -------------------------------------------------------------
 
     @property
-    def path(self):
-        return self._path
-
-    @property
-    def mode(self):
-        return self._mode_obj
-
-    @property
-    def closed(self):
-        return self._closed_flag
-
-    @property
     def last_record_offset(self):
         """Start offset of the last record returned (None before the first)."""
         return None if self._last_record_offset < 0 else self._last_record_offset
-
-    @property
-    def end_offset(self):
-        """Offset just past the last complete logical record returned."""
-        return self._end_offset
 
     @property
     def max_record_size(self):
@@ -585,15 +569,11 @@ cdef class LogReader:
         return None if self._expect_log < 0 else self._expect_log
 
     @property
-    def file_size(self):
-        return self._file_size
-
-    @property
     def clean_end(self):
         """True once the whole source was read and it ends exactly after an
         intact record: appending there continues the log safely."""
         return (self._done and self._error is None and not self.corruptions
-                and not self._stale_end and self._clean_upto == self._file_size)
+                and not self._stale_end and self._clean_upto == self.file_size)
 
     def __repr__(self):
-        return f"<walx.LogReader {self._path!r} mode={self._mode_obj.name}>"
+        return f"<walx.LogReader {self.path!r} mode={self.mode.name}>"
