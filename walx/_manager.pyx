@@ -401,7 +401,7 @@ cdef class WalManager:
         A missing file counts as deleted; any other failure is logged,
         counted in errors_io_total and retried on the next call.
         """
-        cdef uint64_t s = _check_uint(seq, "seq", _MAX_LOG_NUMBER)
+        cdef uint64_t s = _check_uint(seq, "seq", 0xffffffffffffffff)
         cdef uint64_t flushed = 0
         with self._mu:
             if self.closed:
@@ -451,13 +451,12 @@ cdef class WalManager:
     def register_closed_log(self, log_number, max_seq):
         """Add (log_number, max_seq) to the logs that GC deletes once flushed."""
         cdef uint64_t n = _check_uint(log_number, "log_number", _MAX_LOG_NUMBER)
-        cdef uint64_t s = _check_uint(max_seq, "max_seq", _MAX_LOG_NUMBER)
+        cdef uint64_t s = _check_uint(max_seq, "max_seq", 0xffffffffffffffff)
         with self._mu:
             if self.closed:
                 raise WalClosedError(f"WalManager {self.dir} is closed")
-            # A closed log is older than the one being written. The seed
-            # only refused the current number: a later one was accepted and
-            # GC deleted it once rotation had made it the live log.
+            # A closed log is older than the one being written: a later
+            # number would be deleted by GC once rotation made it the live log.
             if n >= self.log_number:
                 raise ValueError(f"log_number {n} is not a closed log: the log being "
                                  f"written is {self.log_number}")
