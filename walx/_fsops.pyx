@@ -40,34 +40,31 @@ cdef int _sync_dir_of(object path) except -1:
     return _check_os(_sync_dir_rc(path), str(path))
 
 
-cdef int _fsync_path(object path) except -1:
-    """fsync the file `path` (data and metadata)."""
+cdef int _sync_file(object path, bint cut, uint64_t end) except -1:
+    """fsync the file `path` (data and metadata); with `cut`, first
+    truncate it to `end` bytes."""
     cdef int rc, fd = -1
     cdef uint64_t size = 0
     b = os.fsencode(path)
     cdef const char *c = b
     with nogil:
-        rc = walx_open_read(c, &fd, &size)
+        rc = walx_open_overwrite(c, &fd, &size) if cut else walx_open_read(c, &fd, &size)
         if rc == 0:
-            rc = walx_sync_fd(fd, 0)
-            walx_close(fd)
-    return _check_os(rc, path)
-
-
-cdef int _truncate_durably(object path, uint64_t end) except -1:
-    """Cut `path` to `end` bytes and fsync it."""
-    cdef int rc, fd = -1
-    cdef uint64_t size = 0
-    b = os.fsencode(path)
-    cdef const char *c = b
-    with nogil:
-        rc = walx_open_overwrite(c, &fd, &size)
-        if rc == 0:
-            rc = walx_ftruncate(fd, end)
+            if cut:
+                rc = walx_ftruncate(fd, end)
             if rc == 0:
                 rc = walx_sync_fd(fd, 0)
             walx_close(fd)
     return _check_os(rc, path)
+
+
+cdef inline int _fsync_path(object path) except -1:
+    return _sync_file(path, False, 0)
+
+
+cdef inline int _truncate_durably(object path, uint64_t end) except -1:
+    """Cut `path` to `end` bytes and fsync it."""
+    return _sync_file(path, True, end)
 
 
 cdef int _lock_or_raise(str lock_path, str locked_message) except -1:
