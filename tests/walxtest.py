@@ -1,14 +1,20 @@
-"""Test helpers: a pure-Python reference framer/parser and byte mutators.
+"""Test helpers: a pure-Python reference framer/parser and byte mutators,
+then the walx helpers behind the fixtures of conftest.py.
 
-The framer and parser follow FORMAT.md, with CRCs from the `crc32c` package,
-so that differential tests never check walx against itself.
+The framer and parser follow docs/format.md, with CRCs from the `crc32c`
+package, so that differential tests never check walx against itself.
 """
 
+import pathlib
 import random
 import struct
 import threading
 
 import crc32c as _crc32c
+
+import walx
+
+DATA = pathlib.Path(__file__).resolve().parent / "data"
 
 BLOCK_SIZE = 32768
 HEADER_SIZE = 7
@@ -244,3 +250,81 @@ def run_threads(target, n):
     if errors:
         raise AssertionError(f"{len(errors)} thread(s) failed, first: {errors[0]!r}") \
             from errors[0][1]
+
+
+def varint(n):
+    """The LEB128 varint of n: the length prefix of RocksDB, LevelDB and walx
+    batches (RocksDB's varint32 for n < 2**32)."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def length_prefixed(b):
+    """A RocksDB/LevelDB length-prefixed slice."""
+    return varint(len(b)) + b
+
+
+# ---- walx helpers (the fixtures batch, write_log and read_all of conftest.py) ----
+
+def make_batch(seq, n=1, size=8, tag=b"k", value=None):
+    """A WriteBatch at `seq` with n puts: key tag + str(seq + i), value
+    `value`, or `size` bytes of (seq + i) & 0xFF."""
+    b = walx.WriteBatch(seq)
+    for i in range(n):
+        v = value if value is not None else bytes([(seq + i) & 0xFF]) * size
+        b.put(tag + str(seq + i).encode(), v)
+    return b
+
+
+def batch_of_ops(seq, ops):
+    """A WriteBatch at `seq` from [(kind, key, value)]: kind "put", "delete"
+    (value ignored) or "pre" (delete_with_pre_image)."""
+    b = walx.WriteBatch(seq)
+    for kind, k, v in ops:
+        if kind == "put":
+            b.put(k, v)
+        elif kind == "delete":
+            b.delete(k)
+        else:
+            b.delete_with_pre_image(k, v)
+    return b
+
+
+def log_path(d, n):
+    """The path WalManager gives log number n in directory d."""
+    return pathlib.Path(d) / f"{n:06d}.wal"
+
+
+def write_log(path, records, **writer_kwargs):
+    """Write `records` (bytes-like payloads or WriteBatch objects, encoded)
+    with one LogWriter on `path` (created, or appended to); return
+    [(start, end)] of each record."""
+    spans = []
+    with walx.LogWriter(path, **writer_kwargs) as w:
+        for rec in records:
+            start = w.add_record(rec.encode() if isinstance(rec, walx.WriteBatch) else rec)
+            spans.append((start, w.size))
+    return spans
+
+
+def read_log(source, mode=walx.RecoveryMode.TOLERATE_CORRUPTED_TAIL, **reader_kwargs):
+    """(records, reader) of `source` read to its end in `mode`; the reader is
+    closed, its corruptions, end_offset and clean_end stay readable."""
+    with walx.LogReader(source, mode=mode, **reader_kwargs) as r:
+        records = list(r)
+    return records, r
+
+
+def read_intact(source, **reader_kwargs):
+    """The records of an intact log, read in ABSOLUTE_CONSISTENCY; asserts
+    that nothing was damaged and that the log ends cleanly."""
+    with walx.LogReader(source, mode=walx.RecoveryMode.ABSOLUTE_CONSISTENCY,
+                        **reader_kwargs) as r:
+        records = list(r)
+        assert r.corruptions == []
+        assert r.clean_end
+    return records
