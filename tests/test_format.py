@@ -227,29 +227,6 @@ def test_reopen_empty_file_starts_at_offset_zero(tmp_path, recyclable):
     assert data == wt.frame([b"a", b"b"], recyclable, 2)
 
 
-def test_writer_offsets_size_and_block_offset(tmp_path, recyclable):
-    rng = random.Random(11)
-    recs = [wt.skewed_payload(rng, 16) for _ in range(60)]
-    spans = wt.record_ends(recs, recyclable, 1)
-    with walx.LogWriter(tmp_path / "x.log", recyclable=recyclable, log_number=1) as w:
-        assert (w.size, w.block_offset) == (0, 0)
-        for r, (start, end) in zip(recs, spans):
-            assert w.add_record(r) == start
-            assert w.size == end
-            assert w.block_offset == end % BLOCK
-    assert w.closed
-
-
-def test_writer_reports_its_settings(tmp_path, recyclable):
-    path = tmp_path / "x.log"
-    with walx.LogWriter(path, recyclable=recyclable, log_number=42) as w:
-        assert w.path == str(path)
-        assert w.log_number == 42
-        assert w.recyclable is recyclable
-        assert not w.closed
-    assert w.closed
-
-
 def test_add_records_matches_repeated_add_record(tmp_path, recyclable):
     rng = random.Random(21)
     recs = [wt.skewed_payload(rng) for _ in range(80)]

@@ -184,33 +184,3 @@ def test_a_torn_write_into_a_preallocated_log_is_a_dropped_tail(wal_dir):
     assert [b.sequence for b in batches] == [1, 2, 3, 4]
 
 
-def test_overwrite_writes_from_offset_zero_over_a_recyclable_file(tmp_path):
-    p = tmp_path / "000005.log"
-    with walx.LogWriter(tmp_path / "000004.log", recyclable=True) as w:
-        for i in range(50):
-            w.add_record(b"old-%d" % i)
-    os.rename(tmp_path / "000004.log", p)
-    with walx.LogWriter(p, recyclable=True, overwrite=True) as w:
-        assert w.size == 0 and w.block_offset == 0
-        assert w.add_record(b"new") == 0
-    with walx.LogReader(p) as r:
-        assert list(r) == [b"new"]
-        assert r.corruptions == []
-
-
-def test_overwrite_of_a_legacy_log_needs_a_zero_filled_file(tmp_path):
-    p = tmp_path / "a.log"
-    with walx.LogWriter(p) as w:
-        w.add_record(b"old record")
-    with pytest.raises(ValueError, match="overwrite=True"):
-        walx.LogWriter(p, overwrite=True)
-    z = tmp_path / "z.log"
-    z.write_bytes(bytes(100_000))
-    with walx.LogWriter(z, overwrite=True) as w:
-        w.add_record(b"fresh")
-    with walx.LogReader(z, mode=walx.RecoveryMode.ABSOLUTE_CONSISTENCY) as r:
-        assert list(r) == [b"fresh"]
-    with pytest.raises(FileNotFoundError):
-        walx.LogWriter(tmp_path / "missing.log", overwrite=True)
-    with pytest.raises(TypeError, match="overwrite"):
-        walx.LogWriter(tmp_path / "b.log", overwrite=1)

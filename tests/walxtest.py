@@ -5,6 +5,8 @@ The framer and parser follow docs/format.md, with CRCs from the `crc32c`
 package, so that differential tests never check walx against itself.
 """
 
+import hashlib
+import os
 import pathlib
 import random
 import struct
@@ -328,3 +330,42 @@ def read_intact(source, **reader_kwargs):
         assert r.corruptions == []
         assert r.clean_end
     return records
+
+
+def random_payloads(seed, n, max_size=80_000):
+    """n payloads of mixed sizes: empty, one byte, small and up to max_size."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        size = rnd.choice([0, 1, rnd.randrange(200), rnd.randrange(max_size)])
+        out.append(rnd.randbytes(size))
+    return out
+
+
+def make_record(tid, idx, size):
+    """A self-checking record of thread `tid`, number `idx`:
+    [tid u16][idx u32][body][sha256(tid, idx, body)[:8]]; size >= 14."""
+    body = random.Random(tid * 1_000_003 + idx).randbytes(size - 14)
+    head = struct.pack("<HI", tid, idx)
+    return head + body + hashlib.sha256(head + body).digest()[:8]
+
+
+def parse_record(rec):
+    """(tid, idx) of a make_record record; AssertionError when it is torn or
+    mixed with another."""
+    assert len(rec) >= 14, len(rec)
+    head, body, digest = rec[:6], rec[6:-8], rec[-8:]
+    assert hashlib.sha256(head + body).digest()[:8] == digest, "record torn or mixed"
+    return struct.unpack("<HI", head)
+
+
+def os_bytes(path):
+    """The file's content as the OS sees it, through a descriptor of our own."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
