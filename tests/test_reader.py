@@ -595,7 +595,8 @@ GARBAGE = ["random", "all_ff", "huge_length_truncated", "huge_length_first",
 @pytest.mark.parametrize("mode", ALL_MODES, ids=lambda m: m.name)
 @pytest.mark.parametrize("kind", ["path", "bytes"])
 @pytest.mark.parametrize("garbage", GARBAGE)
-def test_garbage_reads_as_records_or_corruption_error_in_bounded_memory(tmp_path, garbage, kind, mode, verify):
+def test_garbage_reads_as_records_or_corruption_error_in_bounded_memory(tmp_path, garbage, kind,
+                                                                        mode, verify):
     data = _garbage(garbage)
     path = tmp_path / "000001.log"
     path.write_bytes(data)
