@@ -369,3 +369,26 @@ def os_bytes(path):
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def names(d):
+    """The sorted names in directory d."""
+    return sorted(os.listdir(d))
+
+
+def seqs(batches):
+    """The sequence of each batch."""
+    return [b.sequence for b in batches]
+
+
+def append_batches(m, first, count, value=b"v" * 100):
+    """Append batches first .. first + count - 1 (one put of `value` each) to
+    WalManager m; return the next sequence."""
+    for seq in range(first, first + count):
+        m.append(make_batch(seq, tag=b"key", value=value))
+    return first + count
+
+
+def recovered_seqs(d, mode=walx.RecoveryMode.ABSOLUTE_CONSISTENCY):
+    """The sequences recover_from_dir(d, mode) returns."""
+    return seqs(walx.WalManager.recover_from_dir(d, mode=mode)[0])
