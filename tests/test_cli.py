@@ -21,7 +21,7 @@ import pytest
 
 import walx
 from walx import _cli, _cli_bench, _cli_cmds, _scan
-from walxtest import DATA, length_prefixed as sl, physical
+from walxtest import DATA, length_prefixed as sl, physical, run_cli as run
 
 REAL = {"rocksdb_legacy": "rocksdb", "rocksdb_cf": "rocksdb", "leveldb_basic": "leveldb"}
 
@@ -29,12 +29,6 @@ REAL = {"rocksdb_legacy": "rocksdb", "rocksdb_cf": "rocksdb", "leveldb_basic": "
 def expected(name):
     exp = json.loads((DATA / name / "expected.json").read_text())
     return exp, DATA / name / exp["log_file"]
-
-
-def run(capsys, *argv):
-    rc = _cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def run_sub(cwd, *argv, timeout=120):

@@ -392,3 +392,11 @@ def append_batches(m, first, count, value=b"v" * 100):
 def recovered_seqs(d, mode=walx.RecoveryMode.ABSOLUTE_CONSISTENCY):
     """The sequences recover_from_dir(d, mode) returns."""
     return seqs(walx.WalManager.recover_from_dir(d, mode=mode)[0])
+
+
+def run_cli(capsys, *argv):
+    """(exit status, stdout, stderr) of `walx ARGV...` run in-process."""
+    from walx import _cli
+    rc = _cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
