@@ -35,7 +35,7 @@ def test_open_creates_directory_log_and_lock(tmp_path):
     assert names(d) == ["000001.wal", "LOCK"]
 
 
-def test_initial_log_number(wal_dir, batch):
+def test_initial_log_number_names_the_first_log(wal_dir, batch):
     with walx.WalManager(wal_dir, 42) as m:
         assert m.log_number == 42
         m.append(batch(1))

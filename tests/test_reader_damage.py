@@ -513,7 +513,8 @@ def expected(sc, recyclable, mode):
 
 
 @pytest.mark.parametrize("name, recyclable, mode", CASES)
-def test_each_damage_in_each_mode_returns_its_records_entries_or_error(tmp_path, name, recyclable, mode):
+def test_each_damage_in_each_mode_returns_its_records_entries_or_error(tmp_path, name,
+                                                                       recyclable, mode):
     sc = SCENARIOS[name](recyclable)
     records, entries, raises = expected(sc, recyclable, mode)
     path = tmp_path / "log.bin"

@@ -253,7 +253,7 @@ def test_damaged_only_record_of_a_log_does_not_block_later_logs(wal_dir, batch):
 # ---- (a) torn tail in the last file only ------------------------------------------
 
 
-def test_torn_tail_in_last_file(wal_dir, batch):
+def test_torn_tail_in_the_last_log_is_dropped_and_reported(wal_dir, batch):
     manager_files(wal_dir, [[batch(1), batch(2), batch(3)], [batch(4), batch(5), batch(6)],
                             [batch(7), batch(8), batch(9)]])
     p3 = log_path(wal_dir, 3)
@@ -392,7 +392,7 @@ def test_mid_file_corruption_absolute_raises(wal_dir):
 BAD_BATCH = struct.pack("<QI", 2, 3) + b"\x01\x00\x00"   # count 3, one record
 
 
-def test_undecodable_batch_mid_file(wal_dir, batch, write_log):
+def test_undecodable_batch_mid_file_is_damage_in_each_mode(wal_dir, batch, write_log):
     spans = write_log(log_path(wal_dir, 1), [batch(1), BAD_BATCH, batch(2)])
     write_log(log_path(wal_dir, 2), [batch(3)])
     bad = ("000001.wal", spans[1][0], spans[1][1] - spans[1][0])
@@ -411,7 +411,7 @@ def test_undecodable_batch_mid_file(wal_dir, batch, write_log):
     assert e.offset == spans[1][0]
 
 
-def test_undecodable_batch_at_tail(wal_dir, batch, write_log):
+def test_undecodable_batch_at_the_tail_is_dropped_and_reported(wal_dir, batch, write_log):
     spans = write_log(log_path(wal_dir, 1), [batch(1), batch(2), BAD_BATCH])
     write_log(log_path(wal_dir, 2), [batch(3)])
     for mode in (TOL, PIT, SKIP):

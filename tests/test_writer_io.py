@@ -393,7 +393,8 @@ def test_concurrent_appends_never_interleave(wal_dir, recyclable, buffer_size, a
 
 
 @pytest.mark.parametrize("buffer_size", [0, 1 << 16], ids=["write_through", "buffered"])
-def test_concurrent_sync_group_commit(wal_dir, buffer_size, read_all):
+def test_concurrent_syncs_share_fdatasyncs_and_cover_earlier_records(wal_dir, buffer_size,
+                                                                      read_all):
     path = wal_dir / "000001.log"
     n_threads, rounds = 6, 40
     h = walx.HEADER_SIZE

@@ -405,7 +405,8 @@ def check_one(name, tmp_path, op, n, kind, caplog):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_every_call_fails_in_turn(name, kind, tmp_path, tmp_path_factory, caplog):
+def test_every_call_failing_in_turn_raises_or_is_handled_and_loses_nothing(
+        name, kind, tmp_path, tmp_path_factory, caplog):
     counts, files = baseline(name, tmp_path_factory)
     ops = ["write"] if kind == "short_write" else OPS
     injected = 0

@@ -382,7 +382,7 @@ def repair_state(t, d, img, where, exact):
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_power_loss_states(config, tmp_path):
+def test_power_loss_states_recover_exactly_the_batches_intact_on_disk(config, tmp_path):
     options, durable = CONFIGS[config]
     seed = sum(map(ord, config))
     t = run_workload(str(tmp_path / "wal"), options, durable, seed, OPS_PER_RUN)
