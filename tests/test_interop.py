@@ -225,6 +225,7 @@ def test_edge_zero_length_first_at_block_end(mode, kind):
     assert r.clean_end is True
     assert r.end_offset == info["size"]
 
+
 TRUNCATED = ["truncated_in_last_header", "truncated_in_last_payload"]
 
 

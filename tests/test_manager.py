@@ -19,6 +19,7 @@ import walx
 from walxtest import (append_batches as fill, log_path, names, recovered_seqs, run_threads,
                       seqs)
 
+
 RM = walx.RecoveryMode
 
 
@@ -515,6 +516,7 @@ def test_group_commit_durable_appends_from_8_threads(wal_dir, batch):
     batches, max_seq, _ = walx.WalManager.recover_from_dir(wal_dir)
     assert sorted(b.sequence for b in batches) == list(range(1, 8 * per_thread + 1))
     assert max_seq == 8 * per_thread
+
 
 POISON_CHILD = r"""
 import json, resource, signal, sys, threading, walx

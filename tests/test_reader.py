@@ -491,6 +491,7 @@ def test_bad_source_raises_naming_source(source, exc):
     with pytest.raises(exc, match="source"):
         walx.LogReader(source)
 
+
 READER_METHODS = {
     "iter": lambda r: iter(r),
     "list": lambda r: list(r),
@@ -587,6 +588,7 @@ def _valid_crc_soup(rnd):
         out += crc.to_bytes(4, "little") + n.to_bytes(2, "little") + bytes([t]) + extra + payload
     return bytes(out)
 
+
 GARBAGE = ["random", "all_ff", "huge_length_truncated", "huge_length_first",
            "valid_then_random", "valid_crc_random_types", "short_header"]
 
@@ -641,6 +643,7 @@ def test_readers_in_threads_share_nothing(wal_dir):
 
     run_threads(work, 8)
     assert all(v == recs for v in results.values())
+
 
 _CLOSE_RACE = textwrap.dedent("""
     import os, sys, threading, walx

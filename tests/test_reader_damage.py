@@ -85,6 +85,7 @@ def test_truncated_recyclable_header_between_7_and_11_bytes():
         assert r.corruptions == []
         assert not r.clean_end
 
+
 SHORT = [pytest.param(r, n, id=f"{'recyclable' if r else 'legacy'}-{n}")
          for r in (False, True) for n in range(1, 11 if r else 7)]
 
@@ -480,6 +481,7 @@ def _old_log_record(recyclable):
     b.add(b"old", log_number=LN - 3)
     b.add(b"r3 of this log after the old one")
     return Scenario(b.data, [b"r0", b"r1"], [], None)
+
 
 SCENARIOS = {
     "torn-header": _torn_header,

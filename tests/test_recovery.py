@@ -21,6 +21,7 @@ ALL_MODES = list(RM)
 TOL, ABS, PIT, SKIP = (RM.TOLERATE_CORRUPTED_TAIL, RM.ABSOLUTE_CONSISTENCY,
                        RM.POINT_IN_TIME, RM.SKIP_ANY_CORRUPTED)
 
+
 PIT_DROPPED = "dropped: follows earlier damage (POINT_IN_TIME)"
 
 _copies = iter(range(10**6))

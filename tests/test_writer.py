@@ -21,7 +21,9 @@ import pytest
 
 import walx
 import walxtest as wt
-from walxtest import header_size_of as header_size, os_bytes, random_payloads as payloads
+from walxtest import (DROP_ROOT, header_size_of as header_size, os_bytes,
+                      random_payloads as payloads)
+
 
 BLOCK = walx.BLOCK_SIZE
 # The check values of docs/format.md.
@@ -541,16 +543,11 @@ def test_parent_that_is_a_file_raises_not_a_directory_error(wal_dir):
         walx.LogWriter(path)
     assert ei.value.filename == str(path)
 
+
 PERMISSION_SCRIPT = textwrap.dedent("""
     import json, os, sys
     import walx
-    if os.geteuid() == 0:
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-        except OSError as e:
-            print(json.dumps({"skip": f"cannot drop root privileges: {e}"}))
-            sys.exit(0)
+""") + DROP_ROOT + textwrap.dedent("""
     out = {}
     d = sys.argv[1]
     for name, call in [

@@ -21,6 +21,7 @@ from walx import _testing as T
 from walxtest import (big_payload, frame, make_record, os_bytes, parse_record,
                       random_payloads as payloads, run_threads)
 
+
 BLOCK = walx.BLOCK_SIZE
 ABSOLUTE = walx.RecoveryMode.ABSOLUTE_CONSISTENCY
 # The check values of docs/format.md.
@@ -281,6 +282,7 @@ def test_buffered_failure_at_close_raises_oserror():
     assert w.closed
     w.close()
 
+
 EFBIG_SCRIPT = textwrap.dedent("""
     import json, resource, signal, sys
     import walx
@@ -516,6 +518,7 @@ def test_concurrent_close_calls_all_return_and_keep_every_record(wal_dir, read_a
     run_threads(work, 8)
     assert w.closed
     assert [parse_record(r) for r in read_all(path)] == [(0, i) for i in range(1000)]
+
 
 _BLOCKED_WRITE = textwrap.dedent("""
     import os, sys, tempfile, threading, tty

@@ -400,3 +400,17 @@ def run_cli(capsys, *argv):
     rc = _cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+# The start of a child script that runs as uid/gid 65534 (nobody): root
+# bypasses permissions, so a permission test drops them first, or prints
+# {"skip": reason} and exits 0 where it cannot. Needs json, os and sys.
+DROP_ROOT = """
+if os.geteuid() == 0:
+    try:
+        os.setgid(65534)
+        os.setuid(65534)
+    except OSError as e:
+        print(json.dumps({"skip": f"cannot drop root privileges: {e}"}))
+        sys.exit(0)
+"""

@@ -28,7 +28,7 @@ import tracemalloc
 import pytest
 
 import walx
-from walxtest import DATA, run_cli as cli
+from walxtest import DATA, DROP_ROOT, run_cli as cli
 
 import reliability
 
@@ -50,13 +50,7 @@ AS_NOBODY = textwrap.dedent("""
     # readable by uid 65534.
     import argparse, logging, shutil, walx
     from walx import _cli
-    if os.geteuid() == 0:
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-        except OSError as e:
-            print(json.dumps({"skip": f"cannot drop root privileges: {e}"}))
-            sys.exit(0)
+""") + DROP_ROOT + textwrap.dedent("""
     def outcome(fn):
         try:
             return {"ok": repr(fn())}

@@ -251,6 +251,7 @@ def sc_writer(r):
     r.add(w, 8)
     r.wclose(w)                                    # close flushes 8
 
+
 SCENARIOS = {
     "manager": (None, sc_manager),
     "buffered": (None, sc_buffered),
@@ -339,6 +340,7 @@ def run_scenario(name, d, op=None, nth=None, kind=None):
     except Exception as e:      # noqa: BLE001 - checked by the caller
         failure = e
     return r, failure
+
 
 _baselines = {}
 

@@ -126,6 +126,7 @@ def test_group_commit_failure_reaches_every_member(wal_dir, op, kind, batch):
     _group_sizes.append(len(failed))
     reliability.record("faults", 1, scenario=f"group-commit-{op}")
 
+
 _group_sizes = []
 
 
