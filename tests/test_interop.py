@@ -23,7 +23,7 @@ import subprocess
 import pytest
 
 import walx
-from walxtest import DATA, varint
+from walxtest import DATA, read_varint, varint
 
 BLOCK = walx.BLOCK_SIZE
 REAL = ["rocksdb_legacy", "rocksdb_cf", "leveldb_basic"]
@@ -407,18 +407,8 @@ def ldb_row(payload, offset, ops):
 
 def decode_rocksdb_batch(payload):
     """Decode the RocksDB record tags the vectors use into ldb_row ops."""
-    def get_varint(pos):
-        n = shift = 0
-        while True:
-            byte = payload[pos]
-            pos += 1
-            n |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return n, pos
-
     def get_slice(pos):
-        n, pos = get_varint(pos)
+        n, pos = read_varint(payload, pos)
         return payload[pos:pos + n], pos + n
 
     names = {0: "DELETE", 1: "PUT", 2: "MERGE", 4: "DELETE", 5: "PUT", 6: "MERGE",
@@ -432,7 +422,7 @@ def decode_rocksdb_batch(payload):
         assert tag in names, f"tag {tag} not handled by this test decoder"
         cf = 0
         if tag in with_cf:
-            cf, pos = get_varint(pos)
+            cf, pos = read_varint(payload, pos)
         key, pos = get_slice(pos)
         value = None
         if tag in with_value:

@@ -16,8 +16,8 @@ import crc32c as crc32c_pkg
 import pytest
 
 import walx
-from walxtest import (append_batches as fill, log_path, names, recovered_seqs, run_threads,
-                      seqs)
+from walxtest import (append_batches as fill, log_path, names, read_varint, recovered_seqs,
+                      run_threads, seqs)
 
 
 RM = walx.RecoveryMode
@@ -324,17 +324,6 @@ def test_manager_records_carry_rocksdb_masked_crcs(wal_dir, batch):
         assert r.corruptions == []
 
 
-def _leb(data, pos):
-    v = shift = 0
-    while True:
-        c = data[pos]
-        pos += 1
-        v |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            return v, pos
-
-
 def forensic_parse(raw):
     """An independent reader of a clean legacy log: every field is checked.
     Returns [(sequence, [(op, key, value)])]."""
@@ -369,9 +358,9 @@ def forensic_parse(raw):
             for _ in range(count):
                 op = rec[p]
                 assert op in (0, 1)
-                klen, p = _leb(rec, p + 1)
+                klen, p = read_varint(rec, p + 1)
                 key = rec[p:p + klen]
-                vlen, p = _leb(rec, p + klen)
+                vlen, p = read_varint(rec, p + klen)
                 ops.append((op, key, rec[p:p + vlen]))
                 p += vlen
             assert p == len(rec), "trailing bytes"

@@ -265,6 +265,18 @@ def varint(n):
     return bytes(out)
 
 
+def read_varint(data, pos):
+    """(value, position after it) of the LEB128 varint at data[pos]."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
 def length_prefixed(b):
     """A RocksDB/LevelDB length-prefixed slice."""
     return varint(len(b)) + b
