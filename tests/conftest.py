@@ -8,8 +8,9 @@ The suite tests the installed, compiled walx (docs/development.md, "The loop"):
   rebuild.
 
 The helper modules beside this file (walxtest.py: the reference framer and
-the walx helpers behind the fixtures below; reliability.py: what the
-reliability suites share) are importable from every test folder: this
+other helpers that do not use walx; walxhelpers.py: the helpers that drive
+walx, behind the fixtures below; reliability.py: what the reliability
+suites share) are importable from every test folder: this
 folder is put on sys.path here, not left to pytest's import mode. Test
 files are imported by their basename (no __init__.py, so that the checkout
 root never lands on sys.path and shadows the installed walx): a basename
@@ -30,6 +31,7 @@ if str(HERE) not in sys.path:
 
 import walx  # noqa: E402
 import walx._walx  # noqa: E402
+import walxhelpers  # noqa: E402
 import walxtest  # noqa: E402
 
 REPO = HERE.parent
@@ -100,8 +102,8 @@ def data_dir():
 def batch():
     """The WriteBatch factory: batch(seq, n=1, size=8, tag=b"k", value=None)
     has n puts, key tag + str(seq + i), value `value` or `size` bytes of
-    (seq + i) & 0xFF (walxtest.make_batch)."""
-    return walxtest.make_batch
+    (seq + i) & 0xFF (walxhelpers.make_batch)."""
+    return walxhelpers.make_batch
 
 
 @pytest.fixture
@@ -109,13 +111,13 @@ def write_log():
     """write_log(path, records, **LogWriter options): writes each record (a
     bytes-like payload or a WriteBatch, encoded) with one LogWriter, creating
     or appending to `path`; returns [(start, end)] of each record
-    (walxtest.write_log)."""
-    return walxtest.write_log
+    (walxhelpers.write_log)."""
+    return walxhelpers.write_log
 
 
 @pytest.fixture
 def read_all():
     """read_all(source, **LogReader options): the records of an intact log,
     read in ABSOLUTE_CONSISTENCY; fails the test unless the log has no damage
-    and ends cleanly (walxtest.read_intact)."""
-    return walxtest.read_intact
+    and ends cleanly (walxhelpers.read_intact)."""
+    return walxhelpers.read_intact

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import walx
-from walxtest import batch_of_ops, varint
+from walxhelpers import batch_of_ops
+from walxtest import varint
 
 U64_MAX = 2**64 - 1
 

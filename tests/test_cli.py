@@ -21,7 +21,8 @@ import pytest
 
 import walx
 from walx import _cli, _cli_bench, _cli_cmds, _scan
-from walxtest import DATA, length_prefixed as sl, physical, run_cli as run
+from walxhelpers import run_cli as run
+from walxtest import DATA, length_prefixed as sl, physical
 
 REAL = {"rocksdb_legacy": "rocksdb", "rocksdb_cf": "rocksdb", "leveldb_basic": "leveldb"}
 

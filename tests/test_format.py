@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import walx
+import walxhelpers as wh
 import walxtest as wt
 from walxtest import header_size_of as hsize
 
@@ -189,8 +190,8 @@ _sizes_strategy = st.lists(
 def test_sizes_near_block_edges_match_oracle_framing(sizes, recyclable, log_number):
     recs = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
     with tempfile.TemporaryDirectory() as d:
-        # wt.write_log: hypothesis runs many examples in one function-scoped test
-        wt.write_log(pathlib.Path(d) / "x.log", recs, recyclable=recyclable,
+        # wh.write_log: hypothesis runs many examples in one function-scoped test
+        wh.write_log(pathlib.Path(d) / "x.log", recs, recyclable=recyclable,
                      log_number=log_number)
         data = (pathlib.Path(d) / "x.log").read_bytes()
     assert data == wt.frame(recs, recyclable, log_number)

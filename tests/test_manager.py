@@ -16,8 +16,8 @@ import crc32c as crc32c_pkg
 import pytest
 
 import walx
-from walxtest import (append_batches as fill, log_path, names, read_varint, recovered_seqs,
-                      run_threads, seqs)
+from walxhelpers import append_batches as fill, log_path, names, recovered_seqs, seqs
+from walxtest import read_varint, run_threads
 
 
 RM = walx.RecoveryMode

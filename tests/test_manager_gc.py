@@ -6,20 +6,20 @@ import logging
 import pytest
 
 import walx
-import walxtest as wt
-from walxtest import append_batches as fill, names, recovered_seqs, seqs
+import walxhelpers as wh
+from walxhelpers import append_batches as fill, names, recovered_seqs, seqs
 
 
 # ---- GC -------------------------------------------------------------------------
 
 
 def _three_closed_logs(m):
-    m.append(wt.make_batch(1, n=3))
+    m.append(wh.make_batch(1, n=3))
     m.rotate()                    # (1, 3)
-    m.append(wt.make_batch(4, n=3))
+    m.append(wh.make_batch(4, n=3))
     m.rotate()                    # (2, 6)
     m.rotate()                    # (3, 0)
-    m.append(wt.make_batch(7, n=3))
+    m.append(wh.make_batch(7, n=3))
     m.rotate()                    # (4, 9); current 5
 
 

@@ -19,7 +19,8 @@ import pytest
 
 import walx
 import walxtest as wt
-from walxtest import header_size_of as hsize, make_record, read_log, run_threads
+from walxhelpers import read_log
+from walxtest import header_size_of as hsize, make_record, run_threads
 
 BLOCK = walx.BLOCK_SIZE
 LN = 7

@@ -8,7 +8,7 @@ import pytest
 
 import walx
 import walxtest as wt
-from walxtest import read_log
+from walxhelpers import read_log
 
 BLOCK = walx.BLOCK_SIZE
 LN = 7

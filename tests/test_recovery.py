@@ -12,8 +12,9 @@ import tracemalloc
 import pytest
 
 import walx
+import walxhelpers as wh
 import walxtest as wt
-from walxtest import log_path, names
+from walxhelpers import log_path, names
 
 RM = walx.RecoveryMode
 ALL_MODES = list(RM)
@@ -82,9 +83,9 @@ def _three_files(d):
     with walx.WalManager(d) as m:
         for i in range(3):
             for j in range(3):
-                m.append(wt.make_batch(1 + 3 * i + j))
+                m.append(wh.make_batch(1 + 3 * i + j))
             m.rotate()
-    return [wt.make_batch(i) for i in range(1, 10)]
+    return [wh.make_batch(i) for i in range(1, 10)]
 
 
 # ---- listing and replaying ------------------------------------------------------------
@@ -340,17 +341,17 @@ def test_point_in_time_nothing_replayed_nothing_resumes(wal_dir, batch, write_lo
 
 
 def _mid_file_damage(d):
-    wt.write_log(log_path(d, 1), [wt.make_batch(1), wt.make_batch(2), wt.make_batch(3)])
-    big = wt.make_batch(5, size=40000)               # FIRST in block 0, LAST in block 1
-    spans = wt.write_log(log_path(d, 2),
-                         [wt.make_batch(4), big, wt.make_batch(6), wt.make_batch(7)])
+    wh.write_log(log_path(d, 1), [wh.make_batch(1), wh.make_batch(2), wh.make_batch(3)])
+    big = wh.make_batch(5, size=40000)               # FIRST in block 0, LAST in block 1
+    spans = wh.write_log(log_path(d, 2),
+                         [wh.make_batch(4), big, wh.make_batch(6), wh.make_batch(7)])
     assert spans[1][1] > walx.BLOCK_SIZE > spans[1][0]
     p2 = log_path(d, 2)
     data = bytearray(p2.read_bytes())
     data[spans[1][0] + 100] ^= 0x40                  # inside batch 5's first fragment
     p2.write_bytes(bytes(data))
     # written before the damage appeared
-    wt.write_log(log_path(d, 3), [wt.make_batch(8), wt.make_batch(9)])
+    wh.write_log(log_path(d, 3), [wh.make_batch(8), wh.make_batch(9)])
     return p2, spans
 
 

@@ -8,14 +8,14 @@ import os
 import pytest
 
 import walx
-import walxtest as wt
-from walxtest import log_path
+import walxhelpers as wh
+from walxhelpers import log_path
 
 ABS = walx.RecoveryMode.ABSOLUTE_CONSISTENCY
 
 
 def _torn(d, n, count=3):
-    spans = wt.write_log(log_path(d, n), [wt.make_batch(i + 1, size=50) for i in range(count)])
+    spans = wh.write_log(log_path(d, n), [wh.make_batch(i + 1, size=50) for i in range(count)])
     p = log_path(d, n)
     os.truncate(p, spans[-1][1] - 5)
     return p, spans

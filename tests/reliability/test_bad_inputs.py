@@ -28,7 +28,8 @@ import tracemalloc
 import pytest
 
 import walx
-from walxtest import DATA, DROP_ROOT, run_cli as cli
+from walxhelpers import run_cli as cli
+from walxtest import DATA, DROP_ROOT
 
 import reliability
 

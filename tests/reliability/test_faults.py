@@ -33,7 +33,7 @@ import pytest
 
 import walx
 from walx import _testing as T
-from walxtest import make_batch
+from walxhelpers import make_batch
 
 import reliability
 from reliability import ERRORS, sync_calls

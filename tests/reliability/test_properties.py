@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import walx
-from walxtest import batch_of_ops, read_log
+from walxhelpers import batch_of_ops, read_log
 
 import reliability
 
