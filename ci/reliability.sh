@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long reliability runs (docs/reliability.md). The short versions are
-# part of the normal suite (tests/test_crash.py, test_powerloss.py,
-# test_faults.py, test_properties.py, test_bad_inputs.py; ci/fuzz.sh short).
+# part of the normal suite (tests/reliability/: test_crash.py,
+# test_powerloss.py, test_faults.py, test_faults_manager.py,
+# test_properties.py, test_bad_inputs.py; ci/fuzz.sh short).
 #
 #   1. WALX_LONG=1 pytest on the reliability suites: >= 1,000 SIGKILL crashes,
 #      >= 10,000 power-loss states, every fault, 2,000 examples per property;
@@ -34,10 +35,7 @@ if [ "$tests" = 1 ]; then
     start=$(date +%s)
     # From outside the checkout, so that the installed walx is tested.
     (cd / && WALX_LONG=1 WALX_RELIABILITY_LOG="$figures" "$python" -m pytest -q \
-        -p no:cacheprovider \
-        "$repo/tests/test_crash.py" "$repo/tests/test_powerloss.py" \
-        "$repo/tests/test_faults.py" "$repo/tests/test_properties.py" \
-        "$repo/tests/test_bad_inputs.py") || status=1
+        -p no:cacheprovider "$repo/tests/reliability") || status=1
     echo "=== reliability suites took $(( $(date +%s) - start )) s"
     "$python" - "$figures" <<'EOF'
 import collections, json, sys

@@ -8,7 +8,7 @@ that names an existing path is taken as a test path, and everything else
 (or everything after ``--``) goes to pytest unchanged.
 
 The suite runs twice, in a fresh temporary working directory so that the
-installed walx is imported, never the checkout (STYLE.md section 9):
+installed walx is imported, never the checkout (docs/development.md, "The loop"):
 
   1. with the default CRC-32C dispatch (hardware when the CPU has it);
   2. with ``WALX_CRC32C=sw``, which forces the portable software CRC

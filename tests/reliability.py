@@ -1,16 +1,24 @@
-"""Shared helpers of the reliability suites (test_crash, test_powerloss,
-test_faults, test_properties, test_bad_inputs).
+"""Shared helpers of the reliability suites in tests/reliability/
+(test_crash, test_powerloss, test_faults, test_faults_manager,
+test_properties, test_bad_inputs).
 
 `record(kind, n)` adds a measured figure (crashes survived, states checked,
 faults injected, ...) to the JSON-lines file named by WALX_RELIABILITY_LOG,
-when that variable is set: ci/reliability.sh sums them for
-docs/reliability.md. Without it, nothing is written.
+when that variable is set: ci/reliability.sh sums and prints them. Without
+it, nothing is written.
 """
 
+import errno
 import json
 import os
 
+from walx import _testing as T
+
 LONG = os.environ.get("WALX_LONG", "") not in ("", "0")
+
+
+# The errors a fault-injection test makes a syscall fail with.
+ERRORS = {"EIO": errno.EIO, "ENOSPC": errno.ENOSPC, "EDQUOT": errno.EDQUOT}
 
 
 def scaled(short, long):
@@ -64,3 +72,8 @@ def check_never_appended(d, before, where):
         assert data in kept, f"{where}: {name} changed and its original was not kept"
         assert now is None or (len(now) < len(data) and data.startswith(now)), \
             f"{where}: {name} was written to after the crash"
+
+
+def sync_calls():
+    """How many fdatasync and fsync calls the armed fault hook has counted."""
+    return T.fault_calls("fdatasync") + T.fault_calls("fsync")

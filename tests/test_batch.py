@@ -1,4 +1,4 @@
-"""WriteBatch: the walx batch codec (FORMAT.md, "WriteBatch wire format")."""
+"""WriteBatch: the walx batch codec (docs/format.md, "WriteBatch (the walx codec)")."""
 
 import pickle
 import re
@@ -10,30 +10,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import walx
+from walxhelpers import batch_of_ops
+from walxtest import varint
 
 U64_MAX = 2**64 - 1
 
 
-# ---- an independent reference encoder (FORMAT.md, written from the spec) ----
-
-def leb128(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
+# ---- an independent reference encoder (docs/format.md, written from the spec) ----
 
 def ref_encode(sequence, ops):
     """ops: [(op, key, value)] with op 0 (delete) or 1 (put)."""
     out = bytearray(struct.pack("<QI", sequence, len(ops)))
     for op, key, value in ops:
         out.append(op)
-        out += leb128(len(key)) + key + leb128(len(value)) + value
+        out += varint(len(key)) + key + varint(len(value)) + value
     return bytes(out)
 
 
@@ -141,7 +131,7 @@ def test_bad_value_raises_type_error_naming_the_argument(call, name):
     assert len(b) == 0 and b.encode() == header(1, 0)
 
 
-def test_empty_keys_and_values():
+def test_empty_keys_and_values_encode_and_decode():
     b = walx.WriteBatch(3)
     b.put(b"", b"")
     b.delete(b"")
@@ -169,21 +159,21 @@ def test_encode_exact_bytes_of_a_hand_computed_example():
         == expected
 
 
-@pytest.mark.parametrize("n, varint", [
+@pytest.mark.parametrize("n, encoded", [
     (0, "00"), (1, "01"), (127, "7f"), (128, "8001"), (300, "ac02"),
     (16383, "ff7f"), (16384, "808001"), (2**21, "80808001"),
 ])
-def test_varint_lengths(n, varint):
+def test_length_varints_at_each_byte_count_boundary(n, encoded):
     key = b"k" * n
     value = b"v" * n
     b = walx.WriteBatch(0)
     b.put(key, value)
-    v = bytes.fromhex(varint)
+    v = bytes.fromhex(encoded)
     assert b.encode() == header(0, 1) + b"\x01" + v + key + v + value
     assert walx.WriteBatch.decode(b.encode()) == b
 
 
-def test_len_and_last_seq():
+def test_len_counts_operations_and_last_seq_follows_them():
     b = walx.WriteBatch(100)
     assert (len(b), b.last_seq) == (0, 100)
     b.put(b"a", b"1")
@@ -215,7 +205,7 @@ def test_iteration_yields_batch_records_with_op_types():
     assert list(b) == recs            # iterating twice gives the same
 
 
-def test_round_trip_and_equality():
+def test_decoded_batch_equals_the_original_hashes_alike_and_pickles():
     b = walx.WriteBatch(42)
     b.put(b"k", b"v" * 1000)
     b.delete(b"x")
@@ -229,7 +219,7 @@ def test_round_trip_and_equality():
     assert pickle.loads(pickle.dumps(b)) == b
 
 
-def test_inequality():
+def test_batches_differing_in_sequence_op_key_value_or_count_are_unequal():
     def mk(seq=1, ops=((1, b"k", b"v"),)):
         b = walx.WriteBatch(seq)
         for op, k, v in ops:
@@ -267,7 +257,7 @@ def test_puts_only_batch_is_a_rocksdb_write_batch(puts):
     assert b.encode() == rocksdb_put_batch(0x1122334455, puts)
 
 
-# ---- decode rejects every malformed input (FORMAT.md list) -----------------
+# ---- decode rejects every malformed input (docs/format.md list) ------------
 
 def _rejects(data, pattern, offset):
     with pytest.raises(walx.CorruptionError) as ei:
@@ -342,9 +332,9 @@ def test_decode_rejects_trailing_bytes(extra):
     assert str(len(extra)) in e.reason
 
 
-def test_decode_huge_count_fails_fast_without_allocating_fixes_seed_huge_count_bug():
-    # The seed reserved `count` records up front: 20 bytes claiming
-    # 4,000,000,000 records asked for hundreds of gigabytes.
+def test_decode_huge_count_fails_fast_without_allocating():
+    # 20 bytes claiming 4,000,000,000 records: reserving `count` records up
+    # front would ask for hundreds of gigabytes.
     data = header(5, 0xEE6B2800) + b"\x01\x01a\x01b" + b"\x00\x00\x00"
     assert len(data) == 20
     tracemalloc.start()
@@ -362,7 +352,7 @@ def test_decode_huge_count_fails_fast_without_allocating_fixes_seed_huge_count_b
 
 
 def test_decode_huge_lengths_fail_without_allocating():
-    data = header(5, 1) + b"\x01" + leb128(2**63) + b"k"
+    data = header(5, 1) + b"\x01" + varint(2**63) + b"k"
     tracemalloc.start()
     try:
         base, _ = tracemalloc.get_traced_memory()
@@ -383,18 +373,6 @@ ops_strategy = st.lists(
     max_size=20)
 
 
-def build(seq, ops):
-    b = walx.WriteBatch(seq)
-    for kind, k, v in ops:
-        if kind == "put":
-            b.put(k, v)
-        elif kind == "delete":
-            b.delete(k)
-        else:
-            b.delete_with_pre_image(k, v)
-    return b
-
-
 def expected_records(ops):
     return [(walx.OpType.PUT, k, v) if kind == "put" else
             (walx.OpType.DELETE, k, b"" if kind == "delete" else v)
@@ -403,8 +381,8 @@ def expected_records(ops):
 
 @settings(max_examples=300, deadline=None)
 @given(seq=st.integers(0, U64_MAX - 20), ops=ops_strategy)
-def test_property_round_trip(seq, ops):
-    b = build(seq, ops)
+def test_property_encode_matches_the_reference_and_decodes_back(seq, ops):
+    b = batch_of_ops(seq, ops)
     data = b.encode()
     ref = ref_encode(seq, [(int(op), k, v) for op, k, v in expected_records(ops)])
     assert data == ref
@@ -426,7 +404,7 @@ mutation = st.one_of(
 @given(seq=st.integers(0, 2**40), ops=ops_strategy,
        mutations=st.lists(mutation, min_size=1, max_size=4))
 def test_property_mutations_decode_consistently_or_raise_corruption(seq, ops, mutations):
-    data = bytearray(build(seq, ops).encode())
+    data = bytearray(batch_of_ops(seq, ops).encode())
     for kind, pos, val in mutations:
         pos = pos % (len(data) + 1)
         if kind == "set" and pos < len(data):

@@ -1,3 +1,7 @@
+"""CRC-32C (walx.crc32c, mask_crc, unmask_crc): every kernel (software,
+hardware, folded) against known vectors and the crc32c package, argument
+checks, and the WALX_CRC32C environment variable."""
+
 import os
 import random
 import subprocess
@@ -212,6 +216,38 @@ def test_mask_changes_the_crc():
 def test_mask_out_of_range_raises_value_error(fn, name, bad):
     with pytest.raises(ValueError, match=name):
         fn(bad)
+
+
+@pytest.mark.parametrize("call,exc,name", [
+    (lambda: walx.crc32c("abc"), TypeError, "data"),
+    (lambda: walx.crc32c(123), TypeError, "data"),
+    (lambda: walx.crc32c(None), TypeError, "data"),
+    (lambda: walx.crc32c(b"abc", -1), ValueError, "value"),
+    (lambda: walx.crc32c(b"abc", 2**32), ValueError, "value"),
+    (lambda: walx.crc32c(b"abc", True), TypeError, "value"),
+    (lambda: walx.crc32c(b"abc", 1.0), TypeError, "value"),
+    (lambda: walx.crc32c(b"abc", "0"), TypeError, "value"),
+    (lambda: walx.mask_crc(-1), ValueError, "crc"),
+    (lambda: walx.mask_crc(2**32), ValueError, "crc"),
+    (lambda: walx.mask_crc("1"), TypeError, "crc"),
+    (lambda: walx.mask_crc(True), TypeError, "crc"),
+    (lambda: walx.mask_crc(None), TypeError, "crc"),
+    (lambda: walx.unmask_crc(-1), ValueError, "masked"),
+    (lambda: walx.unmask_crc(2**32), ValueError, "masked"),
+    (lambda: walx.unmask_crc(1.0), TypeError, "masked"),
+    (lambda: walx.unmask_crc(False), TypeError, "masked"),
+])
+def test_crc_functions_reject_bad_arguments_naming_them(call, exc, name):
+    with pytest.raises(exc, match=name):
+        call()
+
+
+
+def test_crc_functions_accept_limits():
+    assert walx.crc32c(b"", 2**32 - 1) == 2**32 - 1
+    assert walx.unmask_crc(walx.mask_crc(2**32 - 1)) == 2**32 - 1
+    assert walx.crc32c(bytearray(b"123456789")) == 0xE3069283
+
 
 
 def _impl_in_subprocess(tmp_path, force_sw, mode=None):

@@ -1,3 +1,8 @@
+"""The bytes of a log (docs/format.md): the constants, the format's check
+values, fragmentation at every block edge, and byte-for-byte agreement with
+the reference framer of walxtest.py whichever way the records were written
+(add_record, add_records, buffered, reopened for append)."""
+
 import pathlib
 import random
 import tempfile
@@ -7,19 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import walx
+import walxhelpers as wh
 import walxtest as wt
+from walxtest import header_size_of as hsize
 
 BLOCK = walx.BLOCK_SIZE
-
-
-def hsize(recyclable):
-    return walx.RECYCLABLE_HEADER_SIZE if recyclable else walx.HEADER_SIZE
-
-
-def write_log(path, records, recyclable=False, log_number=0, **kw):
-    with walx.LogWriter(path, recyclable=recyclable, log_number=log_number, **kw) as w:
-        offsets = [w.add_record(r) for r in records]
-    return pathlib.Path(path).read_bytes(), offsets
 
 
 def kinds(data):
@@ -42,14 +39,17 @@ FORMAT_VECTORS = [
 
 
 @pytest.mark.parametrize("payload, recyclable, log_number, expected", FORMAT_VECTORS)
-def test_writer_produces_format_md_vectors(tmp_path, payload, recyclable, log_number, expected):
-    data, offsets = write_log(tmp_path / "x.log", [payload], recyclable, log_number)
+def test_writer_produces_the_format_check_values(tmp_path, payload, recyclable, log_number,
+                                                expected, write_log):
+    spans = write_log(tmp_path / "x.log", [payload], recyclable=recyclable, log_number=log_number)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert data == bytes.fromhex(expected)
     assert offsets == [0]
 
 
 @pytest.mark.parametrize("payload, recyclable, log_number, expected", FORMAT_VECTORS)
-def test_oracle_produces_format_md_vectors(payload, recyclable, log_number, expected):
+def test_oracle_produces_the_format_check_values(payload, recyclable, log_number, expected):
     assert wt.frame([payload], recyclable, log_number) == bytes.fromhex(expected)
 
 
@@ -61,35 +61,42 @@ def test_recyclable_log_number_taken_from_file_name(tmp_path):
         "71 97 df 82 03 00 05 07 00 00 00 66 6f 6f")
 
 
-def test_recyclable_header_carries_low_32_bits_of_log_number(tmp_path):
-    data, _ = write_log(tmp_path / "x.log", [b"a"], True, (5 << 32) | 9)
+def test_recyclable_header_carries_low_32_bits_of_log_number(tmp_path, write_log):
+    write_log(tmp_path / "x.log", [b"a"], recyclable=True, log_number=(5 << 32) | 9)
+    data = (tmp_path / "x.log").read_bytes()
     assert data == wt.frame([b"a"], True, 9)
     assert wt.parse_physical(data)[0][2] == 9
 
 
-def test_record_ending_exactly_at_block_end(tmp_path, recyclable):
+def test_record_ending_exactly_at_block_end(tmp_path, recyclable, write_log):
     hs = hsize(recyclable)
     recs = [b"a" * 100, b"b" * (BLOCK - 2 * hs - 100), b"c"]
-    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    spans = write_log(tmp_path / "x.log", recs, recyclable=recyclable, log_number=3)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert offsets == [0, hs + 100, BLOCK]
     assert kinds(data) == [(1, 100), (1, BLOCK - 2 * hs - 100), (1, 1)]
     assert data == wt.frame(recs, recyclable, 3)
 
 
-def test_full_record_filling_a_whole_block(tmp_path, recyclable):
+def test_full_record_filling_a_whole_block(tmp_path, recyclable, write_log):
     hs = hsize(recyclable)
     recs = [b"x" * (BLOCK - hs), b"y" * (BLOCK - hs), b"z"]
-    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    spans = write_log(tmp_path / "x.log", recs, recyclable=recyclable, log_number=3)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert offsets == [0, BLOCK, 2 * BLOCK]
     assert kinds(data) == [(1, BLOCK - hs), (1, BLOCK - hs), (1, 1)]
     assert len(data) == 2 * BLOCK + hs + 1
     assert data == wt.frame(recs, recyclable, 3)
 
 
-def test_leftover_of_exactly_header_size_emits_zero_length_first(tmp_path, recyclable):
+def test_leftover_of_exactly_header_size_emits_zero_length_first(tmp_path, recyclable, write_log):
     hs = hsize(recyclable)
     recs = [b"a" * (BLOCK - 2 * hs), b"bar"]
-    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    spans = write_log(tmp_path / "x.log", recs, recyclable=recyclable, log_number=3)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert offsets == [0, BLOCK - hs]
     assert kinds(data) == [(1, BLOCK - 2 * hs), (2, 0), (4, 3)]
     assert [p[0] for p in wt.parse_physical(data)] == [0, BLOCK - hs, BLOCK]
@@ -97,10 +104,13 @@ def test_leftover_of_exactly_header_size_emits_zero_length_first(tmp_path, recyc
     assert wt.read_all(data) == recs
 
 
-def test_empty_payload_with_exactly_header_size_left_is_zero_length_full(tmp_path, recyclable):
+def test_empty_payload_with_exactly_header_size_left_is_zero_length_full(tmp_path, recyclable,
+                                                                         write_log):
     hs = hsize(recyclable)
     recs = [b"a" * (BLOCK - 2 * hs), b"", b"next"]
-    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    spans = write_log(tmp_path / "x.log", recs, recyclable=recyclable, log_number=3)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert offsets == [0, BLOCK - hs, BLOCK]
     assert kinds(data) == [(1, BLOCK - 2 * hs), (1, 0), (1, 4)]
     assert data == wt.frame(recs, recyclable, 3)
@@ -111,20 +121,25 @@ TRAILERS = [pytest.param(r, n, id=f"{'recyclable' if r else 'legacy'}-{n}")
 
 
 @pytest.mark.parametrize("recyclable, left", TRAILERS)
-def test_leftover_smaller_than_header_is_zero_filled_trailer(tmp_path, recyclable, left):
+def test_leftover_smaller_than_header_is_zero_filled_trailer(tmp_path, recyclable, left,
+                                                             write_log):
     hs = hsize(recyclable)
     first = b"\xff" * (BLOCK - hs - left)
-    data, offsets = write_log(tmp_path / "x.log", [first, b"second"], recyclable, 3)
+    spans = write_log(tmp_path / "x.log", [first, b"second"], recyclable=recyclable, log_number=3)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert offsets == [0, BLOCK]
     assert data[BLOCK - left:BLOCK] == bytes(left)
     assert kinds(data) == [(1, len(first)), (1, 6)]
     assert data == wt.frame([first, b"second"], recyclable, 3)
 
 
-def test_empty_payload_after_trailer_starts_next_block(tmp_path, recyclable):
+def test_empty_payload_after_trailer_starts_next_block(tmp_path, recyclable, write_log):
     hs = hsize(recyclable)
     recs = [b"a" * (BLOCK - hs - 3), b""]
-    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, 3)
+    spans = write_log(tmp_path / "x.log", recs, recyclable=recyclable, log_number=3)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert offsets == [0, BLOCK]
     assert len(data) == BLOCK + hs
     assert data == wt.frame(recs, recyclable, 3)
@@ -137,11 +152,13 @@ def _sizes(hs):
 
 
 @pytest.mark.parametrize("index", range(11))
-def test_payload_sizes_fragment_as_full_or_first_middle_last(tmp_path, recyclable, index):
+def test_payload_sizes_fragment_as_full_or_first_middle_last(tmp_path, recyclable, index,
+                                                             write_log):
     hs = hsize(recyclable)
     n = _sizes(hs)[index]
     payload = wt.big_payload(n, seed=n)
-    data, _ = write_log(tmp_path / "x.log", [payload, b"tail"], recyclable, 12)
+    write_log(tmp_path / "x.log", [payload, b"tail"], recyclable=recyclable, log_number=12)
+    data = (tmp_path / "x.log").read_bytes()
     types = [t for t, _ in kinds(data)]
     frags = -(-n // (BLOCK - hs)) if n else 1
     expected = [1] if frags == 1 else [2] + [3] * (frags - 2) + [4]
@@ -151,11 +168,13 @@ def test_payload_sizes_fragment_as_full_or_first_middle_last(tmp_path, recyclabl
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_random_sequences_match_oracle_framing(tmp_path, recyclable, seed):
+def test_random_sequences_match_oracle_framing(tmp_path, recyclable, seed, write_log):
     rng = random.Random(seed)
     recs = [wt.skewed_payload(rng) for _ in range(rng.randrange(1, 120))]
     log_number = rng.randrange(1 << 32)
-    data, offsets = write_log(tmp_path / "x.log", recs, recyclable, log_number)
+    spans = write_log(tmp_path / "x.log", recs, recyclable=recyclable, log_number=log_number)
+    data = (tmp_path / "x.log").read_bytes()
+    offsets = [start for start, _ in spans]
     assert data == wt.frame(recs, recyclable, log_number)
     assert wt.read_all(data) == recs
     assert offsets == [s for s, _ in wt.record_ends(recs, recyclable, log_number)]
@@ -171,18 +190,21 @@ _sizes_strategy = st.lists(
 def test_sizes_near_block_edges_match_oracle_framing(sizes, recyclable, log_number):
     recs = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
     with tempfile.TemporaryDirectory() as d:
-        data, _ = write_log(pathlib.Path(d) / "x.log", recs, recyclable, log_number)
+        # wh.write_log: hypothesis runs many examples in one function-scoped test
+        wh.write_log(pathlib.Path(d) / "x.log", recs, recyclable=recyclable,
+                     log_number=log_number)
+        data = (pathlib.Path(d) / "x.log").read_bytes()
     assert data == wt.frame(recs, recyclable, log_number)
     assert wt.read_all(data) == recs
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_reopen_for_append_continues_block_layout(tmp_path, recyclable, seed):
+def test_reopen_for_append_continues_block_layout(tmp_path, recyclable, seed, write_log):
     rng = random.Random(seed)
     recs = [wt.skewed_payload(rng, 16) for _ in range(40)]
     split = rng.randrange(1, 39)
     path = tmp_path / "x.log"
-    write_log(path, recs[:split], recyclable, 5)
+    write_log(path, recs[:split], recyclable=recyclable, log_number=5)
     with walx.LogWriter(path, recyclable=recyclable, log_number=5) as w:
         assert w.size == path.stat().st_size
         assert w.block_offset == w.size % BLOCK
@@ -192,12 +214,12 @@ def test_reopen_for_append_continues_block_layout(tmp_path, recyclable, seed):
 
 
 @pytest.mark.parametrize("left", range(0, 12))
-def test_reopen_for_append_near_block_end(tmp_path, recyclable, left):
+def test_reopen_for_append_near_block_end(tmp_path, recyclable, left, write_log):
     hs = hsize(recyclable)
     path = tmp_path / "x.log"
     first = [b"a" * (BLOCK - hs - left)]
     more = [b"b" * 50, b"", b"c" * 40000]
-    write_log(path, first, recyclable, 5)
+    write_log(path, first, recyclable=recyclable, log_number=5)
     assert path.stat().st_size == BLOCK - left
     with walx.LogWriter(path, recyclable=recyclable, log_number=5) as w:
         assert w.block_offset == (BLOCK - left) % BLOCK
@@ -208,9 +230,10 @@ def test_reopen_for_append_near_block_end(tmp_path, recyclable, left):
 
 
 @pytest.mark.parametrize("tail", ["unfinished-chain", "truncated-payload", "truncated-header"])
-def test_reopen_refuses_to_append_after_damaged_tail(tmp_path, recyclable, tail):
+def test_reopen_refuses_to_append_after_damaged_tail(tmp_path, recyclable, tail, write_log):
     path = tmp_path / "000005.log"
-    data, _ = write_log(path, [b"a", wt.big_payload(2 * BLOCK, 1)], recyclable, 5)
+    write_log(path, [b"a", wt.big_payload(2 * BLOCK, 1)], recyclable=recyclable, log_number=5)
+    data = path.read_bytes()
     cut = {"unfinished-chain": BLOCK, "truncated-payload": BLOCK + 100,
            "truncated-header": len(wt.frame([b"a"], recyclable, 5)) + 3}[tail]
     path.write_bytes(data[:cut])
@@ -219,41 +242,21 @@ def test_reopen_refuses_to_append_after_damaged_tail(tmp_path, recyclable, tail)
     assert path.read_bytes() == data[:cut]
 
 
-def test_reopen_empty_file_starts_at_offset_zero(tmp_path, recyclable):
+def test_reopen_empty_file_starts_at_offset_zero(tmp_path, recyclable, write_log):
     path = tmp_path / "x.log"
     path.write_bytes(b"")
-    data, offsets = write_log(path, [b"a", b"b"], recyclable, 2)
+    spans = write_log(path, [b"a", b"b"], recyclable=recyclable, log_number=2)
+    data = path.read_bytes()
+    offsets = [start for start, _ in spans]
     assert offsets == [0, len(wt.frame([b"a"], recyclable, 2))]
     assert data == wt.frame([b"a", b"b"], recyclable, 2)
 
 
-def test_writer_offsets_size_and_block_offset(tmp_path, recyclable):
-    rng = random.Random(11)
-    recs = [wt.skewed_payload(rng, 16) for _ in range(60)]
-    spans = wt.record_ends(recs, recyclable, 1)
-    with walx.LogWriter(tmp_path / "x.log", recyclable=recyclable, log_number=1) as w:
-        assert (w.size, w.block_offset) == (0, 0)
-        for r, (start, end) in zip(recs, spans):
-            assert w.add_record(r) == start
-            assert w.size == end
-            assert w.block_offset == end % BLOCK
-    assert w.closed
-
-
-def test_writer_reports_its_settings(tmp_path, recyclable):
-    path = tmp_path / "x.log"
-    with walx.LogWriter(path, recyclable=recyclable, log_number=42) as w:
-        assert w.path == str(path)
-        assert w.log_number == 42
-        assert w.recyclable is recyclable
-        assert not w.closed
-    assert w.closed
-
-
-def test_add_records_matches_repeated_add_record(tmp_path, recyclable):
+def test_add_records_matches_repeated_add_record(tmp_path, recyclable, write_log):
     rng = random.Random(21)
     recs = [wt.skewed_payload(rng) for _ in range(80)]
-    one, _ = write_log(tmp_path / "one.log", recs, recyclable, 4)
+    write_log(tmp_path / "one.log", recs, recyclable=recyclable, log_number=4)
+    one = (tmp_path / "one.log").read_bytes()
     with walx.LogWriter(tmp_path / "many.log", recyclable=recyclable, log_number=4) as w:
         assert w.add_records(recs[:30]) == 30
         assert w.add_records(iter(recs[30:])) == 50
@@ -269,9 +272,10 @@ def test_add_records_of_nothing_writes_nothing(tmp_path, recyclable):
     assert (tmp_path / "x.log").read_bytes() == b""
 
 
-def test_add_record_accepts_bytes_like(tmp_path, recyclable):
+def test_add_record_accepts_bytes_like(tmp_path, recyclable, write_log):
     recs = [b"abc", bytearray(b"def"), memoryview(b"ghi"), memoryview(b"xjxkxl")[1::2].tobytes()]
-    data, _ = write_log(tmp_path / "x.log", recs, recyclable, 1)
+    write_log(tmp_path / "x.log", recs, recyclable=recyclable, log_number=1)
+    data = (tmp_path / "x.log").read_bytes()
     assert wt.read_all(data) == [b"abc", b"def", b"ghi", b"jkl"]
 
 
@@ -305,63 +309,3 @@ def _read(source, **kw):
         return list(r)
 
 
-@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "str", "pathlib"])
-def test_reader_reads_bytes_like_and_paths(tmp_path, recyclable, kind):
-    rng = random.Random(31)
-    recs = [wt.skewed_payload(rng) for _ in range(70)] + [b""]
-    path = tmp_path / "000009.log"
-    data, _ = write_log(path, recs, recyclable, 9)
-    source = {"bytes": data, "bytearray": bytearray(data), "memoryview": memoryview(data),
-              "str": str(path), "pathlib": path}[kind]
-    assert _read(source) == recs
-
-
-def test_reader_reads_multi_window_file(tmp_path, recyclable):
-    recs = [wt.big_payload(n, n) for n in (5 * 1024 * 1024, 7, 2 * 1024 * 1024 + 3, 0)]
-    path = tmp_path / "x.log"
-    data, _ = write_log(path, recs, recyclable, 0)
-    assert _read(path) == recs
-    assert _read(data) == recs
-
-
-def test_reader_reads_oracle_framing(recyclable):
-    rng = random.Random(41)
-    recs = [wt.skewed_payload(rng) for _ in range(50)]
-    data = wt.frame(recs, recyclable, 77)
-    with walx.LogReader(data) as r:
-        assert list(r) == recs
-        assert r.header_size == hsize(recyclable)
-        assert r.recyclable is recyclable
-        assert r.log_number == (77 if recyclable else None)
-        assert r.file_size == len(data)
-        assert r.end_offset == len(data)
-        assert r.clean_end
-        assert r.corruptions == []
-
-
-def test_reader_of_empty_source_returns_nothing():
-    with walx.LogReader(b"") as r:
-        assert r.read_record() is None
-        assert r.header_size == 0
-        assert r.end_offset == 0
-        assert r.last_record_offset is None
-        assert r.clean_end
-
-
-def test_reader_properties(tmp_path, recyclable):
-    data = wt.frame([b"a"], recyclable, 7)
-    path = tmp_path / "000007.log"
-    path.write_bytes(data)
-    with walx.LogReader(path, mode=walx.RecoveryMode.POINT_IN_TIME) as r:
-        assert r.mode is walx.RecoveryMode.POINT_IN_TIME
-        assert r.path == str(path)
-        assert r.file_size == len(data)
-        assert r.log_number == 7
-        assert not r.closed
-        assert list(r) == [b"a"]
-        assert r.header_size == (11 if recyclable else 7)
-        assert r.recyclable is recyclable
-        assert r.clean_end
-    assert r.closed
-    with pytest.raises(walx.WalClosedError):
-        r.read_record()

@@ -1,39 +1,73 @@
-"""WalManager: the seed's tests ported, then walx's directory behaviours."""
+"""WalManager: opening a directory, appending, rotating, metrics, sync and
+buffering, preallocation, what the manager writes (RocksDB-compatible
+records, checked field by field), threads and group commit, poisoning after
+a failed write, the directory lock, closed managers and argument checks.
+GC and recycling are test_manager_gc.py; recovery is test_recovery.py."""
 
-import logging
+import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
-import tracemalloc
 
+import crc32c as crc32c_pkg
 import pytest
 
 import walx
-from walxtest import run_threads
+from walxhelpers import append_batches as fill, log_path, names, recovered_seqs, seqs
+from walxtest import read_varint, run_threads
+
 
 RM = walx.RecoveryMode
 
 
-def batch(seq, n=1, size=8, tag=b"k"):
-    b = walx.WriteBatch(seq)
-    for i in range(n):
-        b.put(tag + str(seq + i).encode(), bytes([(seq + i) & 0xFF]) * size)
-    return b
+# ---- opening ------------------------------------------------------------------
 
 
-def seqs(batches):
-    return [b.sequence for b in batches]
+def test_open_creates_directory_log_and_lock(tmp_path):
+    d = tmp_path / "a" / "b"
+    with walx.WalManager(d) as m:
+        assert names(d) == ["000001.wal", "LOCK"]
+        assert (d / "000001.wal").stat().st_size == 0
+        assert m.log_number == 1 and m.dir == d
+        assert m.flushed_seq == 0 and m.closed_logs == []
+    assert names(d) == ["000001.wal", "LOCK"]
 
 
-def names(d):
-    return sorted(os.listdir(d))
+def test_initial_log_number_names_the_first_log(wal_dir, batch):
+    with walx.WalManager(wal_dir, 42) as m:
+        assert m.log_number == 42
+        m.append(batch(1))
+        assert m.rotate() == 42
+        assert m.log_number == 43
+    assert [n for n, _ in walx.WalManager.list_wal_files(wal_dir)] == [42, 43]
 
 
-# ---- the seed's tests, ported -------------------------------------------------
+def test_opening_onto_an_existing_nonempty_log_raises_file_exists_and_unlocks(wal_dir, batch):
+    with walx.WalManager(wal_dir, 5) as m:
+        m.append(batch(1))
+    before = (wal_dir / "000005.wal").read_bytes()
+    with pytest.raises(FileExistsError) as ei:
+        walx.WalManager(wal_dir, 5)
+    assert ei.value.filename == str(wal_dir / "000005.wal")
+    assert (wal_dir / "000005.wal").read_bytes() == before
+    with walx.WalManager(wal_dir, 6):       # the failed open released the lock
+        pass
 
-def test_open_write_recover(wal_dir):
+
+def test_opening_onto_an_existing_empty_log_uses_it(wal_dir, batch):
+    (wal_dir / "000003.wal").write_bytes(b"")
+    with walx.WalManager(wal_dir, 3) as m:
+        m.append(batch(1))
+    assert walx.WalManager.recover_from_dir(wal_dir) == ([batch(1)], 1, 3)
+
+
+# ---- append, rotate, metrics --------------------------------------------------
+
+
+def test_appended_batches_recover_with_max_seq_and_max_log(wal_dir):
     with walx.WalManager(wal_dir, 1) as mgr:
         b1 = walx.WriteBatch(1)
         b1.put(b"hello", b"world")
@@ -47,7 +81,16 @@ def test_open_write_recover(wal_dir):
     assert (max_seq, max_log) == (2, 1)
 
 
-def test_rotate_creates_new_file(wal_dir):
+def test_batches_of_any_size_recover_exactly(wal_dir, batch):
+    written = [batch(1, n=2), batch(3), batch(4, n=5, size=5000)]
+    with walx.WalManager(wal_dir) as m:
+        for b in written:
+            m.append(b)
+        assert m.current_max_seq == 8
+    assert walx.WalManager.recover_from_dir(wal_dir) == (written, 8, 1)
+
+
+def test_rotate_closes_the_log_and_appends_go_to_the_next(wal_dir, batch):
     with walx.WalManager(wal_dir, 1) as mgr:
         mgr.append(batch(1))
         assert mgr.rotate() == 1
@@ -59,121 +102,7 @@ def test_rotate_creates_new_file(wal_dir):
     assert (max_seq, max_log) == (2, 2)
 
 
-def test_recovery_stops_on_truncation(wal_dir):
-    written = [batch(1 + 3 * i, n=3, size=10 * i) for i in range(10)]
-    with walx.WalManager(wal_dir) as mgr:
-        for b in written:
-            mgr.append(b)
-    path = wal_dir / "000001.wal"
-    size = path.stat().st_size
-    # All records are FULL records in the first block: 7-byte header + batch.
-    ends = []
-    off = 0
-    for b in written:
-        off += walx.HEADER_SIZE + len(b.encode())
-        ends.append(off)
-    assert ends[-1] == size < walx.BLOCK_SIZE
-    cut = size // 2
-    os.truncate(path, cut)
-    expected = [b for b, end in zip(written, ends) if end <= cut]
-    assert 0 < len(expected) < len(written)
-    batches, max_seq, max_log = walx.WalManager.recover_from_dir(wal_dir)
-    assert batches == expected
-    assert (max_seq, max_log) == (expected[-1].last_seq, 1)
-    m, rec = walx.WalManager.recover_and_open(wal_dir)
-    with m:
-        assert [(c.path, c.offset) for c in rec.corruptions] == \
-            [(str(path), ends[len(expected) - 1])]
-        assert "incomplete" in rec.corruptions[0].reason
-
-
-def test_corrupt_file_does_not_block_later_files(wal_dir):
-    with walx.WalManager(wal_dir, 1) as mgr:
-        mgr.append(batch(1))
-        mgr.rotate()
-        mgr.append(batch(2))
-    wal1 = wal_dir / "000001.wal"
-    data = bytearray(wal1.read_bytes())
-    assert len(data) > 10
-    for i in range(8, min(16, len(data))):
-        data[i] ^= 0xFF
-    wal1.write_bytes(bytes(data))
-    # The only record of file 1 fails its CRC and nothing valid follows it
-    # in that file: a tail damage, dropped and recorded under the default
-    # TOLERATE_CORRUPTED_TAIL; file 2 is replayed.
-    batches, max_seq, max_log = walx.WalManager.recover_from_dir(wal_dir)
-    assert batches == [batch(2)]
-    assert (max_seq, max_log) == (2, 2)
-    m, rec = walx.WalManager.recover_and_open(wal_dir)
-    with m:
-        assert rec.batches == [batch(2)]
-        assert rec.corruptions == [walx.Corruption(str(wal1), 0, len(data),
-                                                   "checksum mismatch")]
-        assert m.closed_logs == [(1, 0), (2, 2)]
-
-
-def test_gc_removes_old_logs(wal_dir):
-    with walx.WalManager(wal_dir, 1) as mgr:
-        mgr.rotate()
-        mgr.rotate()
-        mgr.gc_logs_before(3)
-        assert [f for f in names(wal_dir) if f != "LOCK"] == ["000003.wal"]
-        assert mgr.closed_logs == []
-        assert mgr.metrics["files_gcd_total"] == 2
-
-
-# ---- opening ------------------------------------------------------------------
-
-def test_open_creates_directory_log_and_lock(tmp_path):
-    d = tmp_path / "a" / "b"
-    with walx.WalManager(d) as m:
-        assert names(d) == ["000001.wal", "LOCK"]
-        assert (d / "000001.wal").stat().st_size == 0
-        assert m.log_number == 1 and m.dir == d
-        assert m.flushed_seq == 0 and m.closed_logs == []
-    assert names(d) == ["000001.wal", "LOCK"]
-
-
-def test_initial_log_number(wal_dir):
-    with walx.WalManager(wal_dir, 42) as m:
-        assert m.log_number == 42
-        m.append(batch(1))
-        assert m.rotate() == 42
-        assert m.log_number == 43
-    assert [n for n, _ in walx.WalManager.list_wal_files(wal_dir)] == [42, 43]
-
-
-def test_existing_nonempty_log_is_file_exists_error_seed_bug_w(wal_dir):
-    with walx.WalManager(wal_dir, 5) as m:
-        m.append(batch(1))
-    before = (wal_dir / "000005.wal").read_bytes()
-    with pytest.raises(FileExistsError) as ei:
-        walx.WalManager(wal_dir, 5)
-    assert ei.value.filename == str(wal_dir / "000005.wal")
-    assert (wal_dir / "000005.wal").read_bytes() == before
-    with walx.WalManager(wal_dir, 6):       # the failed open released the lock
-        pass
-
-
-def test_existing_empty_log_is_fine(wal_dir):
-    (wal_dir / "000003.wal").write_bytes(b"")
-    with walx.WalManager(wal_dir, 3) as m:
-        m.append(batch(1))
-    assert walx.WalManager.recover_from_dir(wal_dir) == ([batch(1)], 1, 3)
-
-
-# ---- append, rotate, metrics --------------------------------------------------
-
-def test_append_then_recover(wal_dir):
-    written = [batch(1, n=2), batch(3), batch(4, n=5, size=5000)]
-    with walx.WalManager(wal_dir) as m:
-        for b in written:
-            m.append(b)
-        assert m.current_max_seq == 8
-    assert walx.WalManager.recover_from_dir(wal_dir) == (written, 8, 1)
-
-
-def test_rotate_records_closed_logs_with_their_max_seq(wal_dir):
+def test_rotate_records_closed_logs_with_their_max_seq(wal_dir, batch):
     with walx.WalManager(wal_dir) as m:
         m.append(batch(1, n=3))
         m.append(batch(4, n=2))
@@ -189,11 +118,10 @@ def test_rotate_records_closed_logs_with_their_max_seq(wal_dir):
         assert m.metrics["rotations_total"] == 3
 
 
-def test_rotate_onto_existing_nonempty_log_fails_and_keeps_current(wal_dir):
-    # Seed bugs: rotate took the next number before creating the file (a
-    # failed rotate skipped a number), and its FileSink::create opened in
-    # append mode, so rotating onto an existing file appended at a block
-    # offset the writer did not know, breaking the framing.
+def test_rotate_onto_existing_nonempty_log_fails_and_keeps_current(wal_dir, batch):
+    # A failed rotate uses up no log number, and rotation never appends to
+    # an existing file: appending at a block offset the writer does not know
+    # would break the framing.
     with walx.WalManager(wal_dir) as m:
         m.append(batch(1))
         (wal_dir / "000002.wal").write_bytes(b"someone else's")
@@ -211,7 +139,28 @@ def test_rotate_onto_existing_nonempty_log_fails_and_keeps_current(wal_dir):
     assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2, 3]
 
 
-def test_metrics_exact_and_monotonic(wal_dir):
+def test_rotation_stops_at_the_largest_log_number_and_stays_usable(wal_dir, batch):
+    top = 2**64 - 1
+    (wal_dir / f"{top}.wal").write_bytes(b"")
+    assert walx.WalManager.list_wal_files(wal_dir) == [(top, wal_dir / f"{top}.wal")]
+    assert walx.WalManager.recover_from_dir(wal_dir) == ([], 0, top)
+    with pytest.raises(walx.WalError, match="largest log number"):
+        walx.WalManager.recover_and_open(wal_dir)
+    (wal_dir / f"{top}.wal").unlink()
+    with walx.WalManager(wal_dir, top - 1) as m:    # the largest initial number
+        m.append(batch(1))
+        assert m.rotate() == top - 1
+        assert m.log_number == top
+        with pytest.raises(walx.WalError, match="largest log number"):
+            m.rotate()                              # no log 0 after it
+        assert m.log_number == top
+        m.append(batch(2))                          # still usable
+    with pytest.raises(walx.WalError, match="largest log number"):
+        walx.WalManager.recover_and_open(wal_dir)
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2]
+
+
+def test_metrics_exact_and_monotonic(wal_dir, batch):
     snaps = []
     with walx.WalManager(wal_dir) as m:
         snaps.append(m.metrics)
@@ -251,150 +200,7 @@ def test_metrics_exact_and_monotonic(wal_dir):
     assert m.metrics == snaps[-1]                # readable after close
 
 
-def test_manager_sync_false_and_explicit_sync(wal_dir):
-    with walx.WalManager(wal_dir, sync=False) as m:
-        m.append(batch(1))
-        m.append(batch(2))
-        assert m.metrics["syncs_total"] == 0
-        # buffer_size=0: the bytes reached the OS already
-        assert (wal_dir / "000001.wal").stat().st_size == 2 * (7 + len(batch(1).encode()))
-        m.sync()
-        assert m.metrics["syncs_total"] == 1
-        m.append(batch(3), sync=True)            # per-call override
-        assert m.metrics["syncs_total"] == 2
-    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2, 3]
-
-
-def test_append_sync_false_override_on_durable_manager(wal_dir):
-    with walx.WalManager(wal_dir) as m:
-        m.append(batch(1), sync=False)
-        assert m.metrics["syncs_total"] == 0
-        m.append(batch(2))
-        assert m.metrics["syncs_total"] == 1
-
-
-def test_buffer_size_keeps_data_in_user_space_until_sync_rotate_close(wal_dir):
-    rec = 7 + len(batch(1).encode())
-    log1, log2 = wal_dir / "000001.wal", wal_dir / "000002.wal"
-    with walx.WalManager(wal_dir, sync=False, buffer_size=1 << 16) as m:
-        m.append(batch(1))
-        assert log1.stat().st_size == 0
-        m.sync()
-        assert log1.stat().st_size == rec
-        m.append(batch(2))
-        assert log1.stat().st_size == rec
-        m.rotate()
-        assert log1.stat().st_size == 2 * rec
-        m.append(batch(3))
-        assert log2.stat().st_size == 0
-    assert log2.stat().st_size == rec
-    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2, 3]
-
-
-# ---- GC -------------------------------------------------------------------------
-
-def _three_closed_logs(m):
-    m.append(batch(1, n=3))
-    m.rotate()                    # (1, 3)
-    m.append(batch(4, n=3))
-    m.rotate()                    # (2, 6)
-    m.rotate()                    # (3, 0)
-    m.append(batch(7, n=3))
-    m.rotate()                    # (4, 9); current 5
-
-
-def test_mark_flushed_seq_deletes_exactly_the_covered_logs(wal_dir):
-    with walx.WalManager(wal_dir) as m:
-        _three_closed_logs(m)
-        assert m.closed_logs == [(1, 3), (2, 6), (3, 0), (4, 9)]
-        m.mark_flushed_seq(5)
-        assert m.flushed_seq == 5
-        assert m.closed_logs == [(2, 6), (4, 9)]
-        assert names(wal_dir) == ["000002.wal", "000004.wal", "000005.wal", "LOCK"]
-        m.mark_flushed_seq(6)
-        assert m.closed_logs == [(4, 9)]
-        assert names(wal_dir) == ["000004.wal", "000005.wal", "LOCK"]
-        assert m.metrics["files_gcd_total"] == 3
-
-
-def test_mark_flushed_seq_uses_highest_mark_ever_not_the_argument_seed_bug(wal_dir):
-    with walx.WalManager(wal_dir) as m:
-        m.append(batch(1, n=3))
-        m.mark_flushed_seq(10)           # log 1 still current: nothing to delete
-        assert names(wal_dir) == ["000001.wal", "LOCK"]
-        m.rotate()                       # (1, 3)
-        m.mark_flushed_seq(2)            # the seed compared with 2 and kept log 1
-        assert m.flushed_seq == 10
-        assert m.closed_logs == []
-        assert names(wal_dir) == ["000002.wal", "LOCK"]
-
-
-def test_failed_delete_is_logged_counted_kept_and_retried(wal_dir, caplog):
-    with walx.WalManager(wal_dir) as m:
-        m.append(batch(1))
-        m.rotate()
-        log1 = wal_dir / "000001.wal"
-        original = log1.read_bytes()
-        log1.unlink()
-        log1.mkdir()                                 # unlink() now fails: EISDIR
-        (log1 / "obstacle").write_bytes(b"x")
-        with caplog.at_level(logging.WARNING, logger="walx"):
-            m.mark_flushed_seq(1)
-        assert m.closed_logs == [(1, 1)]
-        assert m.metrics["errors_io_total"] == 1
-        assert m.metrics["files_gcd_total"] == 0
-        warnings = [r for r in caplog.records if r.name == "walx"
-                    and r.levelno == logging.WARNING and "000001.wal" in r.getMessage()]
-        assert len(warnings) == 1
-        (log1 / "obstacle").unlink()
-        log1.rmdir()
-        log1.write_bytes(original)
-        m.mark_flushed_seq(1)
-        assert not log1.exists()
-        assert m.closed_logs == []
-        assert m.metrics["files_gcd_total"] == 1
-        assert m.metrics["errors_io_total"] == 1
-
-
-def test_already_deleted_log_counts_as_deleted(wal_dir):
-    with walx.WalManager(wal_dir) as m:
-        m.rotate()
-        (wal_dir / "000001.wal").unlink()
-        m.mark_flushed_seq(0)
-        assert m.closed_logs == []
-        assert m.metrics["files_gcd_total"] == 1
-        assert m.metrics["errors_io_total"] == 0
-
-
-def test_gc_logs_before(wal_dir):
-    with walx.WalManager(wal_dir) as m:
-        for i in range(3):
-            m.append(batch(i + 1))
-            m.rotate()                       # current: 4
-        m.gc_logs_before(2)
-        assert names(wal_dir) == ["000002.wal", "000003.wal", "000004.wal", "LOCK"]
-        assert m.closed_logs == [(2, 2), (3, 3)]
-        m.gc_logs_before(1000)               # never the current log
-        assert names(wal_dir) == ["000004.wal", "LOCK"]
-        assert m.closed_logs == []
-        assert m.metrics["files_gcd_total"] == 3
-        m.append(batch(9))
-    assert walx.WalManager.recover_from_dir(wal_dir) == ([batch(9)], 9, 4)
-
-
-def test_gc_logs_before_never_deletes_a_log_above_the_current_one(wal_dir):
-    # A rotation running in another thread creates the next log before it
-    # becomes current: gc_logs_before(n) with n above both must leave it, or
-    # the appends that follow the rotation go to a deleted file.
-    with walx.WalManager(wal_dir) as m:
-        m.append(batch(1))
-        m.rotate()                                   # current: 2
-        (wal_dir / "000003.wal").write_bytes(b"")   # what rotate() has just made
-        m.gc_logs_before(2**63)
-        assert names(wal_dir) == ["000002.wal", "000003.wal", "LOCK"]
-
-
-def test_metrics_count_an_append_before_it_returns(wal_dir):
+def test_metrics_count_an_append_before_it_returns(wal_dir, batch):
     # Each thread reads the metrics right after its own append returned:
     # the append (and the appends of its group) must already be counted.
     done = []
@@ -414,218 +220,358 @@ def test_metrics_count_an_append_before_it_returns(wal_dir):
     assert lag == []
 
 
-def test_register_closed_log(wal_dir):
-    (wal_dir / "000050.wal").write_bytes(b"")
-    with walx.WalManager(wal_dir, 51) as m:
-        m.register_closed_log(50, 10)
-        assert m.closed_logs == [(50, 10)]
-        m.mark_flushed_seq(9)
-        assert (wal_dir / "000050.wal").exists()
-        m.mark_flushed_seq(10)
-        assert not (wal_dir / "000050.wal").exists()
-        assert m.closed_logs == []
-        with pytest.raises(ValueError, match="log_number"):
-            m.register_closed_log(51, 0)            # the log being written
-        with pytest.raises(ValueError, match="log_number 52 is not a closed log"):
-            m.register_closed_log(52, 0)            # a later log: see below
-        assert m.closed_logs == []
-        with pytest.raises(TypeError, match="max_seq"):
-            m.register_closed_log(1, "1")
-        with pytest.raises(ValueError, match="log_number"):
-            m.register_closed_log(-1, 1)
+# ---- sync and buffering ---------------------------------------------------------
 
 
-def test_register_closed_log_refuses_a_later_log_seed_bug(wal_dir):
-    # Seed bug: register_closed_log accepted any number but the current one.
-    # A later number became the live log after rotate(), and the next
-    # mark_flushed_seq deleted it with sequences that were never flushed.
-    with walx.WalManager(wal_dir) as m:
+def test_sync_false_leaves_syncing_to_sync_or_a_per_append_override(wal_dir, batch):
+    with walx.WalManager(wal_dir, sync=False) as m:
         m.append(batch(1))
-        with pytest.raises(ValueError, match="log_number 2 is not a closed log"):
-            m.register_closed_log(2, 0)
-        m.rotate()                                  # log 2 is live now
         m.append(batch(2))
+        assert m.metrics["syncs_total"] == 0
+        # buffer_size=0: the bytes reached the OS already
+        assert (wal_dir / "000001.wal").stat().st_size == 2 * (7 + len(batch(1).encode()))
+        m.sync()
+        assert m.metrics["syncs_total"] == 1
+        m.append(batch(3), sync=True)            # per-call override
+        assert m.metrics["syncs_total"] == 2
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2, 3]
+
+
+def test_append_sync_false_override_on_durable_manager(wal_dir, batch):
+    with walx.WalManager(wal_dir) as m:
+        m.append(batch(1), sync=False)
+        assert m.metrics["syncs_total"] == 0
+        m.append(batch(2))
+        assert m.metrics["syncs_total"] == 1
+
+
+def test_buffer_size_keeps_data_in_user_space_until_sync_rotate_close(wal_dir, batch):
+    rec = 7 + len(batch(1).encode())
+    log1, log2 = wal_dir / "000001.wal", wal_dir / "000002.wal"
+    with walx.WalManager(wal_dir, sync=False, buffer_size=1 << 16) as m:
+        m.append(batch(1))
+        assert log1.stat().st_size == 0
+        m.sync()
+        assert log1.stat().st_size == rec
+        m.append(batch(2))
+        assert log1.stat().st_size == rec
+        m.rotate()
+        assert log1.stat().st_size == 2 * rec
         m.append(batch(3))
-        m.mark_flushed_seq(1)
-        assert names(wal_dir) == ["000002.wal", "LOCK"]
-    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [2, 3]
+        assert log2.stat().st_size == 0
+    assert log2.stat().st_size == rec
+    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2, 3]
 
 
-def test_gc_logs_before_seed_bugs(wal_dir):
-    # Seed bugs in gc_logs_before: it deleted the current log when
-    # `log_number` was above it, and it left the deleted logs in
-    # closed_logs (a later GC counted them again).
+# ---- preallocation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recyclable", [False, True], ids=["legacy", "recyclable"])
+def test_preallocated_logs_have_their_size_reserved_and_read_back_exactly(wal_dir, recyclable):
+    size = 1 << 20
+    with walx.WalManager(wal_dir, preallocate=size, recyclable=recyclable) as m:
+        assert (wal_dir / "000001.wal").stat().st_size == size
+        fill(m, 1, 20)
+        assert (wal_dir / "000001.wal").stat().st_size == size
+        m.rotate()
+        assert (wal_dir / "000002.wal").stat().st_size == size
+        fill(m, 21, 5)
+    for mode in walx.RecoveryMode:
+        assert recovered_seqs(wal_dir, mode) == list(range(1, 26))
+    with walx.LogReader(wal_dir / "000001.wal") as r:
+        assert len(list(r)) == 20
+        assert r.corruptions == []
+
+
+def test_a_preallocated_log_can_outgrow_its_reservation(wal_dir):
+    with walx.WalManager(wal_dir, preallocate=4096) as m:
+        fill(m, 1, 100, value=b"x" * 1000)
+    assert (wal_dir / "000001.wal").stat().st_size > 100_000
+    assert recovered_seqs(wal_dir) == list(range(1, 101))
+
+
+def test_a_torn_write_into_a_preallocated_log_is_a_dropped_tail(wal_dir):
+    with walx.WalManager(wal_dir, preallocate=1 << 16) as m:
+        fill(m, 1, 5)
+    raw = bytearray((wal_dir / "000001.wal").read_bytes())
+    with walx.LogReader(bytes(raw)) as r:
+        list(r)
+        end = r.end_offset
+    raw[end - 20:end] = bytes(20)            # the last record's end never reached the disk
+    (wal_dir / "000001.wal").write_bytes(bytes(raw))
+    batches, _, _ = walx.WalManager.recover_from_dir(wal_dir)
+    assert [b.sequence for b in batches] == [1, 2, 3, 4]
+
+
+# ---- what the manager writes -------------------------------------------------------
+
+
+def _mask(c):
+    return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def test_manager_records_carry_rocksdb_masked_crcs(wal_dir, batch):
+    b = batch(1)
     with walx.WalManager(wal_dir) as m:
-        m.append(batch(1))
-        m.rotate()                                  # current: 2
-        m.append(batch(2))
-        m.gc_logs_before(10)
-        assert names(wal_dir) == ["000002.wal", "LOCK"]
-        assert m.closed_logs == [] and m.metrics["files_gcd_total"] == 1
-        m.mark_flushed_seq(10)
-        assert m.metrics["files_gcd_total"] == 1
-    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [2]
+        m.append(b)
+    raw = log_path(wal_dir, 1).read_bytes()
+    stored, length, rtype = struct.unpack_from("<IHB", raw)
+    payload = raw[7:7 + length]
+    assert (length, rtype, payload) == (len(b.encode()), 1, b.encode())
+    assert stored == _mask(crc32c_pkg.crc32c(bytes([rtype]) + payload))
+    with walx.LogReader(log_path(wal_dir, 1)) as r:
+        assert list(r) == [b.encode()]
+        assert r.corruptions == []
 
 
-@pytest.mark.parametrize("name", ["7.wal", "0000007.wal"])
-def test_gc_deletes_logs_named_without_six_digits(wal_dir, name):
-    # Recovery reads any <digits>.wal name; GC must delete that file, not
-    # look for 000007.wal, count it deleted and leave the flushed log to be
-    # replayed again.
-    with walx.LogWriter(wal_dir / name, log_number=7) as w:
-        w.add_record(batch(1).encode())
-    m, rec = walx.WalManager.recover_and_open(wal_dir)
-    with m:
-        assert seqs(rec.batches) == [1] and m.closed_logs == [(7, 1)]
-        m.append(batch(2))
-        m.mark_flushed_seq(1)
-        assert names(wal_dir) == ["000008.wal", "LOCK"]
-        assert m.metrics["files_gcd_total"] == 1 and m.closed_logs == []
-    with walx.LogWriter(wal_dir / name, log_number=7) as w:
-        w.add_record(batch(1).encode())
-    with walx.WalManager(wal_dir, 9) as m:
-        m.gc_logs_before(9)
-        assert names(wal_dir) == ["000009.wal", "LOCK"]
-    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == []
+def forensic_parse(raw):
+    """An independent reader of a clean legacy log: every field is checked.
+    Returns [(sequence, [(op, key, value)])]."""
+    out, chain, pos = [], None, 0
+    while pos < len(raw):
+        left = 32768 - pos % 32768
+        if left < 7:
+            assert raw[pos:pos + left] == bytes(min(left, len(raw) - pos)), "trailer"
+            pos += left
+            continue
+        stored, length, rtype = struct.unpack_from("<IHB", raw, pos)
+        assert 7 + length <= left, f"record crosses block at {pos}"
+        payload = raw[pos + 7:pos + 7 + length]
+        assert len(payload) == length
+        assert stored == _mask(crc32c_pkg.crc32c(bytes([rtype]) + payload)), pos
+        assert rtype in (1, 2, 3, 4), rtype
+        if rtype == 1:
+            assert chain is None
+            records = [payload]
+        elif rtype == 2:
+            assert chain is None
+            chain, records = [payload], []
+        else:
+            assert chain is not None
+            chain.append(payload)
+            records = []
+            if rtype == 4:
+                records, chain = [b"".join(chain)], None
+        for rec in records:
+            seq, count = struct.unpack_from("<QI", rec)
+            p, ops = 12, []
+            for _ in range(count):
+                op = rec[p]
+                assert op in (0, 1)
+                klen, p = read_varint(rec, p + 1)
+                key = rec[p:p + klen]
+                vlen, p = read_varint(rec, p + klen)
+                ops.append((op, key, rec[p:p + vlen]))
+                p += vlen
+            assert p == len(rec), "trailing bytes"
+            out.append((seq, ops))
+        pos += 7 + length
+    assert chain is None
+    return out
 
 
-# ---- listing and recovery -----------------------------------------------------------
-
-def test_list_wal_files_sorted_and_filtered(tmp_path):
-    # Seed bug: list_wal_files returned read_dir order (only recover_from_dir
-    # sorted); API.md promises log-number order.
-    d = tmp_path / "d"
-    assert walx.WalManager.list_wal_files(d) == []
-    d.mkdir()
-    # Digits only: the seed's Rust parse also took "+5.wal"; walx does not.
-    # Numbers above 2**64 - 1 cannot be log numbers (the seed's u64 parse
-    # skipped them too).
-    for name in ["000010.wal", "3.wal", "000001.wal", "LOCK", "x.wal.tmp", "12.log",
-                 "000002.wal.broken", "abc.wal", "7.WAL", "+5.wal", "-6.wal", " 8.wal",
-                 "18446744073709551616.wal", "99999999999999999999999.wal"]:
-        (d / name).write_bytes(b"")
-    (d / "000005.wal").mkdir()                  # not a file
-    assert walx.WalManager.list_wal_files(d) == [
-        (1, d / "000001.wal"), (3, d / "3.wal"), (10, d / "000010.wal")]
-    assert walx.WalManager.list_wal_files(str(d)) == walx.WalManager.list_wal_files(d)
-    assert walx.WalManager.recover_from_dir(d) == ([], 0, 10)
-
-
-def test_largest_log_number(wal_dir):
-    top = 2**64 - 1
-    (wal_dir / f"{top}.wal").write_bytes(b"")
-    assert walx.WalManager.list_wal_files(wal_dir) == [(top, wal_dir / f"{top}.wal")]
-    assert walx.WalManager.recover_from_dir(wal_dir) == ([], 0, top)
-    with pytest.raises(walx.WalError, match="largest log number"):
-        walx.WalManager.recover_and_open(wal_dir)
-    (wal_dir / f"{top}.wal").unlink()
-    with walx.WalManager(wal_dir, top - 1) as m:    # the largest initial number
-        m.append(batch(1))
-        assert m.rotate() == top - 1
-        assert m.log_number == top
-        with pytest.raises(walx.WalError, match="largest log number"):
-            m.rotate()                              # no log 0 after it
-        assert m.log_number == top
-        m.append(batch(2))                          # still usable
-    with pytest.raises(walx.WalError, match="largest log number"):
-        walx.WalManager.recover_and_open(wal_dir)
-    assert seqs(walx.WalManager.recover_from_dir(wal_dir)[0]) == [1, 2]
-
-
-def _three_files(d):
-    with walx.WalManager(d) as m:
-        for i in range(3):
-            for j in range(3):
-                m.append(batch(1 + 3 * i + j))
-            m.rotate()
-    return [batch(i) for i in range(1, 10)]
-
-
-def test_recover_from_dir_returns_batches_max_seq_max_log(wal_dir):
-    expected = _three_files(wal_dir)
-    assert walx.WalManager.recover_from_dir(wal_dir) == (expected, 9, 4)
-    assert walx.WalManager.recover_from_dir(wal_dir / "missing") == ([], 0, 0)
-
-
-def test_iter_recover_is_a_lazy_iterator(wal_dir):
-    expected = _three_files(wal_dir)
-    it = walx.WalManager.iter_recover(wal_dir)
-    assert iter(it) is it and hasattr(it, "__next__")
-    assert next(it) == expected[0]
-    # Replace file 3 after the first item: a lazy reader sees the new content.
-    (wal_dir / "000003.wal").unlink()
-    with walx.LogWriter(wal_dir / "000003.wal") as w:
-        w.add_record(batch(7, tag=b"new").encode())
-    assert list(it) == expected[1:6] + [batch(7, tag=b"new")]
-
-
-def test_iter_recover_constant_memory(wal_dir):
-    value = b"v" * 60000
+def test_manager_files_parse_field_by_field_as_legacy_logs_of_batches(wal_dir):
+    written = []
     with walx.WalManager(wal_dir, sync=False) as m:
         seq = 1
-        for _ in range(4):
-            for _ in range(40):                 # 2.4 MB per file
-                b = walx.WriteBatch(seq)
-                b.put(b"k", value)
-                m.append(b)
-                seq += 1
-            m.rotate()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        n = 0
-        for b in walx.WalManager.iter_recover(wal_dir):
-            assert b.sequence == n + 1
-            n += 1
-        lazy_peak = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.reset_peak()
-        batches, _, _ = walx.WalManager.recover_from_dir(wal_dir)
-        eager_peak = tracemalloc.get_traced_memory()[1] - base
-        del batches
-    finally:
-        tracemalloc.stop()
-    assert n == 160
-    assert eager_peak > 9_000_000
-    assert lazy_peak < 3_000_000
-
-
-def test_recover_and_open_empty_dir_opens_log_1(tmp_path):
-    m, rec = walx.WalManager.recover_and_open(tmp_path / "new")
-    with m:
-        assert isinstance(rec, walx.Recovery)
-        assert (rec.batches, rec.max_seq, rec.max_log_number, rec.corruptions) == \
-            ([], 0, 0, [])
-        assert m.log_number == 1 and m.closed_logs == []
-        assert names(tmp_path / "new") == ["000001.wal", "LOCK"]
-
-
-def test_recover_and_open_registers_each_file_own_max_seq_not_global_seed_bug(wal_dir):
-    expected = _three_files(wal_dir)           # logs 1..3 hold 1-3, 4-6, 7-9; 4 empty
-    m, rec = walx.WalManager.recover_and_open(wal_dir)
-    with m:
-        assert (rec.batches, rec.max_seq, rec.max_log_number) == (expected, 9, 4)
-        assert rec.corruptions == []
-        assert m.log_number == 5
-        assert m.closed_logs == [(1, 3), (2, 6), (3, 9), (4, 0)]
-        m.mark_flushed_seq(3)                  # the seed registered 9 for all
-        assert names(wal_dir) == ["000002.wal", "000003.wal", "000005.wal", "LOCK"]
-
-
-def test_reopened_manager_keeps_appending_and_second_recovery_sees_all(wal_dir):
-    expected = _three_files(wal_dir)
-    m, rec = walx.WalManager.recover_and_open(wal_dir, sync=False)
-    with m:
-        nxt = rec.max_seq + 1
-        more = [batch(nxt), batch(nxt + 1, n=2)]
-        for b in more:
+        for i in range(120):
+            b = walx.WriteBatch(seq)
+            for j in range(i % 4):
+                k, v = b"key%d" % (seq + j), bytes([i]) * (i * 37 % 700)
+                if j == 2:
+                    b.delete_with_pre_image(k, v)
+                else:
+                    b.put(k, v)
+            if i % 10 == 3:
+                b.put(b"big", b"B" * 70000)          # FIRST, MIDDLE, LAST
+            if i == 60:
+                m.rotate()
             m.append(b)
-        assert m.metrics["syncs_total"] == 0
-    m2, rec2 = walx.WalManager.recover_and_open(wal_dir)
-    with m2:
-        assert rec2.batches == expected + more
-        assert (rec2.max_seq, rec2.max_log_number, m2.log_number) == (12, 5, 6)
-        assert m2.closed_logs[-1] == (5, 12)
+            written.append(b)
+            seq = b.last_seq + 1
+    got = forensic_parse(log_path(wal_dir, 1).read_bytes()) + \
+        forensic_parse(log_path(wal_dir, 2).read_bytes())
+    assert len(got) == len(written)
+    for (s, ops), b in zip(got, written):
+        assert s == b.sequence
+        assert ops == [(int(r.op), r.key, r.value) for r in b]
+
+
+# ---- threads, group commit and poisoning ----------------------------------------------
+
+
+def test_concurrent_appends_with_rotation_and_gc(wal_dir, batch):
+    # Writers and a controller advance in overlapping phases (no sleeps): the
+    # appends of phase p may run while rotation p - 1 happens, and the
+    # controller marks as flushed a watermark computed three rotations
+    # earlier, so that the last closed logs stay on disk.
+    lock = threading.Condition()
+    state = {"next": 1, "done": 0, "rotated": 0}
+    in_flight, appended = set(), {}
+    per_thread, nthreads, rotations = 120, 8, 24
+    total = per_thread * nthreads
+
+    def phase(i):
+        return i * (rotations + 1) // per_thread
+
+    done_by_phase = [nthreads * sum(1 for i in range(per_thread) if phase(i) <= r)
+                     for r in range(rotations + 1)]
+    marks, wms, errors = [], [], []
+    m = walx.WalManager(wal_dir, sync=False)
+
+    def writer(t):
+        try:
+            for i in range(per_thread):
+                n = 1 + (t + i) % 3
+                with lock:
+                    lock.wait_for(lambda: state["rotated"] >= phase(i) - 1, timeout=30)
+                    s = state["next"]
+                    state["next"] += n
+                    in_flight.add(s)
+                b = batch(s, n=n, tag=b"t%d-" % t)
+                m.append(b)
+                with lock:
+                    in_flight.discard(s)
+                    appended[s] = b.encode()
+                    state["done"] += 1
+                    lock.notify_all()
+        except BaseException as e:      # pragma: no cover - reported below
+            errors.append(e)
+
+    def controller():
+        try:
+            for r in range(rotations):
+                with lock:
+                    lock.wait_for(lambda: state["done"] >= done_by_phase[r], timeout=30)
+                m.rotate()
+                with lock:      # every batch below the oldest in flight returned
+                    state["rotated"] += 1
+                    lock.notify_all()
+                    wms.append((min(in_flight) if in_flight else state["next"]) - 1)
+                if r >= 3:
+                    marks.append(wms[r - 3])
+                    m.mark_flushed_seq(wms[r - 3])
+                    if r % 5 == 4:
+                        m.mark_flushed_seq(wms[r - 3] // 2)   # a lower mark changes nothing
+        except BaseException as e:      # pragma: no cover
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(nthreads)]
+    threads.append(threading.Thread(target=controller))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        mark = max(marks)
+        assert m.flushed_seq == mark == marks[-1]
+        closed, current = m.closed_logs, m.log_number
+        metrics = m.metrics
+    finally:
+        m.close()
+    assert closed, "the logs closed after the last mark must stay"
+    assert (metrics["appends_total"], metrics["rotations_total"]) == (total, rotations)
+    assert all(s > mark for _, s in closed)
+    on_disk = [n for n, _ in walx.WalManager.list_wal_files(wal_dir)]
+    assert on_disk == sorted([n for n, _ in closed] + [current])
+    assert metrics["files_gcd_total"] == rotations - len(closed)
+    # each closed log's recorded max_seq is exactly the max of what it holds
+    for n, max_seq in closed + [(current, None)]:
+        with walx.LogReader(log_path(wal_dir, n), codec="walx") as r:
+            lasts = [b.last_seq for b in r]
+            assert r.corruptions == []
+        if max_seq is not None:
+            assert max(lasts, default=0) == max_seq
+    batches, _, _ = walx.WalManager.recover_from_dir(wal_dir)
+    got = [b.sequence for b in batches]
+    assert len(got) == len(set(got)), "a batch was recovered twice"
+    assert all(appended[b.sequence] == b.encode() for b in batches)
+    need = {s for s, enc in appended.items() if walx.WriteBatch.decode(enc).last_seq > mark}
+    assert need <= set(got)
+    assert len(appended) == total
+
+
+def test_group_commit_durable_appends_from_8_threads(wal_dir, batch):
+    per_thread = 25
+    with walx.WalManager(wal_dir) as m:
+        def writer(t):
+            for i in range(per_thread):
+                m.append(batch(1 + t * per_thread + i))
+        run_threads(writer, 8)       # AssertionError if any append raised
+        metrics = m.metrics
+    assert metrics["appends_total"] == 8 * per_thread
+    assert 1 <= metrics["syncs_total"] <= metrics["appends_total"]
+    batches, max_seq, _ = walx.WalManager.recover_from_dir(wal_dir)
+    assert sorted(b.sequence for b in batches) == list(range(1, 8 * per_thread + 1))
+    assert max_seq == 8 * per_thread
+
+
+POISON_CHILD = r"""
+import json, resource, signal, sys, threading, walx
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+d = sys.argv[1]
+def batch(seq):
+    b = walx.WriteBatch(seq); b.put(b"k%d" % seq, b"v" * 1000); return b
+def outcome(fn):
+    try:
+        fn(); return "ok"
+    except Exception as e:
+        return [type(e).__name__, getattr(e, "errno", None)]
+out = {}
+single = walx.WalManager(d + "/single", sync=False)
+multi = walx.WalManager(d + "/multi")
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+n = 0
+while n < 10_000:
+    r = outcome(lambda: single.append(batch(n + 1)))
+    if r != "ok":
+        out["first"] = r
+        break
+    n += 1
+out["appended"] = n
+out["append"] = outcome(lambda: single.append(batch(n + 1)))
+out["sync"] = outcome(single.sync)
+out["rotate"] = outcome(single.rotate)
+out["errors"] = single.metrics["errors_io_total"]
+single.close()
+out["closed"] = single.closed
+results = [None] * 8
+def worker(t):
+    for i in range(10_000):
+        r = outcome(lambda: multi.append(batch(1 + t * 10_000 + i)))
+        if r != "ok":
+            results[t] = r
+            return
+threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+out["threads"] = results
+multi.close()
+m, rec = walx.WalManager.recover_and_open(d + "/single")
+out["recovered"] = [b.sequence for b in rec.batches]
+out["after_reopen"] = outcome(lambda: m.append(batch(n + 1)))
+m.close()
+print(json.dumps(out))
+"""
+
+
+def test_failed_write_poisons_and_reaches_every_caller(tmp_path):
+    p = subprocess.run([sys.executable, "-c", POISON_CHILD, str(tmp_path)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    efbig = ["OSError", 27]
+    assert out["first"] == efbig
+    assert 0 < out["appended"] < 100
+    for op in ("append", "sync", "rotate"):
+        assert out[op] == ["WalPoisonedError", None], op
+    assert out["errors"] == 1
+    assert out["closed"] is True
+    assert out["recovered"] == list(range(1, out["appended"] + 1))
+    assert out["after_reopen"] == "ok"
+    assert all(r in (efbig, ["WalPoisonedError", None]) for r in out["threads"]), out["threads"]
+    assert efbig in out["threads"]
 
 
 # ---- the directory lock -------------------------------------------------------------
@@ -725,8 +671,9 @@ def test_lock_released_when_holding_process_is_killed(tmp_path, wal_dir):
 
 # ---- closed manager and bad input ----------------------------------------------------
 
+
 @pytest.mark.parametrize("call", [
-    lambda m: m.append(batch(1)), lambda m: m.sync(), lambda m: m.rotate(),
+    lambda m: m.append(walx.WriteBatch(1)), lambda m: m.sync(), lambda m: m.rotate(),
     lambda m: m.mark_flushed_seq(1), lambda m: m.gc_logs_before(1),
     lambda m: m.register_closed_log(0, 1),
 ], ids=["append", "sync", "rotate", "mark_flushed_seq", "gc_logs_before",
@@ -759,7 +706,7 @@ def test_closed_manager_raises_wal_closed_error(wal_dir, call):
     ({"recycle_log_files": -1}, ValueError, "recycle_log_files"),
     ({"preallocate": -1}, ValueError, "preallocate"),
 ])
-def test_bad_constructor_arguments(wal_dir, kwargs, exc, name):
+def test_bad_options_raise_naming_them_and_create_nothing(wal_dir, kwargs, exc, name):
     kwargs = dict(kwargs)
     d = kwargs.pop("dir", wal_dir)
     with pytest.raises(exc, match=name):
@@ -771,7 +718,7 @@ def test_bad_constructor_arguments(wal_dir, kwargs, exc, name):
         assert os.listdir(wal_dir) == []
 
 
-def test_bad_method_arguments(wal_dir):
+def test_bad_method_arguments_raise_naming_them(wal_dir, batch):
     with walx.WalManager(wal_dir) as m:
         for bad in (b"\x00" * 12, batch(1).encode(), None, "batch"):
             with pytest.raises(TypeError, match="batch"):

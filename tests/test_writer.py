@@ -1,63 +1,40 @@
-"""LogWriter API behaviour: create, append, reopen checks, properties,
-write-through and buffering, add_records, sync, and poisoning after I/O
-failures (/dev/full gives ENOSPC; RLIMIT_FSIZE gives EFBIG)."""
+"""LogWriter: creating and appending to a log, reopening a damaged or
+mismatched one, overwrite=True, the properties, argument checks, closed
+writers, OS errors (errno -> OSError subclass naming the file) and the
+ResourceWarning of an unclosed writer. The write paths, sync, poisoning
+after I/O failures and threads are test_writer_io.py; the bytes written are
+test_format.py."""
 
-import errno
+import array
+import gc
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import warnings
 
 import pytest
 
 import walx
+import walxtest as wt
+from walxtest import (DROP_ROOT, header_size_of as header_size, os_bytes,
+                      random_payloads as payloads)
+
 
 BLOCK = walx.BLOCK_SIZE
-ABSOLUTE = walx.RecoveryMode.ABSOLUTE_CONSISTENCY
-# FORMAT.md check values.
+# The check values of docs/format.md.
 FOO_LEGACY = bytes.fromhex("dd5fb37a03000166 6f6f".replace(" ", ""))
 FOO_RECYCLABLE_7 = bytes.fromhex("7197df8203000507000000666f6f")
-
-
-def header_size(recyclable):
-    return walx.RECYCLABLE_HEADER_SIZE if recyclable else walx.HEADER_SIZE
-
-
-def read_all(path, **kw):
-    with walx.LogReader(str(path), mode=ABSOLUTE, **kw) as r:
-        records = list(r)
-        assert r.corruptions == []
-        assert r.clean_end
-    return records
-
-
-def os_bytes(path):
-    """The file's content as the OS sees it, through a descriptor of our own."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def payloads(seed, n, max_size=80_000):
-    rnd = random.Random(seed)
-    out = []
-    for i in range(n):
-        size = rnd.choice([0, 1, rnd.randrange(200), rnd.randrange(max_size)])
-        out.append(rnd.randbytes(size))
-    return out
 
 
 # ---- creating and appending -------------------------------------------------------
 
 
-def test_creates_a_new_file(wal_dir):
+def test_new_file_holds_the_format_check_value(wal_dir):
     path = wal_dir / "000001.log"
     with walx.LogWriter(path) as w:
         assert path.exists()
@@ -74,7 +51,7 @@ def test_recyclable_record_embeds_the_log_number(wal_dir):
     assert (wal_dir / "000007.log").read_bytes() == FOO_RECYCLABLE_7
 
 
-def test_record_offsets_and_block_offset(wal_dir, recyclable):
+def test_record_offsets_and_block_offset(wal_dir, recyclable, read_all):
     h = header_size(recyclable)
     with walx.LogWriter(wal_dir / "000003.log", recyclable=recyclable) as w:
         assert w.add_record(b"a" * 10) == 0
@@ -91,8 +68,21 @@ def test_record_offsets_and_block_offset(wal_dir, recyclable):
     assert read_all(wal_dir / "000003.log")[-1] == b"e"
 
 
+def test_add_record_returns_the_oracle_offset_and_size_follows_it(tmp_path, recyclable):
+    rng = random.Random(11)
+    recs = [wt.skewed_payload(rng, 16) for _ in range(60)]
+    spans = wt.record_ends(recs, recyclable, 1)
+    with walx.LogWriter(tmp_path / "x.log", recyclable=recyclable, log_number=1) as w:
+        assert (w.size, w.block_offset) == (0, 0)
+        for r, (start, end) in zip(recs, spans):
+            assert w.add_record(r) == start
+            assert w.size == end
+            assert w.block_offset == end % BLOCK
+    assert w.closed
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_append_continues_the_block_layout(tmp_path, recyclable, seed):
+def test_append_continues_the_block_layout(tmp_path, recyclable, seed, read_all):
     recs = payloads(seed, 40)
     one = tmp_path / "one" / "000012.log"
     one.parent.mkdir()
@@ -115,7 +105,7 @@ def test_append_continues_the_block_layout(tmp_path, recyclable, seed):
 
 
 @pytest.mark.parametrize("left", [0, 1, 6, 7, 8, 10, 11, 12])
-def test_append_at_every_block_edge(tmp_path, recyclable, left):
+def test_append_at_every_block_edge(tmp_path, recyclable, left, read_all):
     h = header_size(recyclable)
     first = [b"a" * 100, b"b" * (BLOCK - 2 * h - 100 - left)]
     second = [b"", b"c" * 50, b"d" * 70_000]
@@ -138,7 +128,7 @@ def test_append_at_every_block_edge(tmp_path, recyclable, left):
     assert read_all(two) == first + second
 
 
-def test_append_to_an_empty_existing_file(wal_dir, recyclable):
+def test_append_to_an_empty_existing_file(wal_dir, recyclable, read_all):
     path = wal_dir / "000004.log"
     path.write_bytes(b"")
     with walx.LogWriter(path, recyclable=recyclable) as w:
@@ -147,7 +137,7 @@ def test_append_to_an_empty_existing_file(wal_dir, recyclable):
     assert read_all(path) == [b"x"]
 
 
-def test_append_after_zero_fill_keeps_every_record(wal_dir):
+def test_append_after_zero_fill_keeps_every_record(wal_dir, read_all):
     """Preallocated (zero) space after the last record: the writer either
     refuses (CorruptionError) or appends where readers will find it."""
     for zeros in (100, BLOCK - 27):
@@ -169,19 +159,11 @@ def test_append_after_zero_fill_keeps_every_record(wal_dir):
 # ---- reopening a damaged or mismatched file -------------------------------------------
 
 
-def _write(path, recs, recyclable=False):
-    with walx.LogWriter(path, recyclable=recyclable) as w:
-        ends = []
-        for p in recs:
-            w.add_record(p)
-            ends.append(w.size)
-    return ends
-
-
 @pytest.mark.parametrize("damage", ["mid_payload", "mid_header", "mid_chain", "garbage"])
-def test_reopen_after_damaged_tail_raises(wal_dir, recyclable, damage):
+def test_reopen_after_damaged_tail_raises(wal_dir, recyclable, damage, write_log):
     path = wal_dir / "000008.log"
-    ends = _write(path, [b"a" * 100, b"b" * 50_000, b"c" * 200], recyclable)
+    ends = [end for _, end in write_log(path, [b"a" * 100, b"b" * 50_000, b"c" * 200],
+                                         recyclable=recyclable)]
     data = path.read_bytes()
     if damage == "mid_payload":
         data, valid_end = data[:ends[2] - 50], ends[1]
@@ -204,9 +186,9 @@ def test_reopen_after_damaged_tail_raises(wal_dir, recyclable, damage):
 
 
 @pytest.mark.parametrize("existing", [False, True])
-def test_reopen_with_the_other_header_kind_raises(wal_dir, existing):
+def test_reopen_with_the_other_header_kind_raises(wal_dir, existing, read_all, write_log):
     path = wal_dir / "000006.log"
-    _write(path, [b"x", b"y"], recyclable=existing)
+    write_log(path, [b"x", b"y"], recyclable=existing)
     with pytest.raises(ValueError, match="recyclable"):
         walx.LogWriter(path, recyclable=not existing)
     assert read_all(path) == [b"x", b"y"]
@@ -274,6 +256,41 @@ def test_recyclable_tail_damage_is_still_corruption(wal_dir):
         walx.LogWriter(path, recyclable=True, log_number=5)
 
 
+# ---- overwrite=True: writing a recycled or preallocated file from offset 0 ------------
+
+
+def test_overwrite_writes_from_offset_zero_over_a_recyclable_file(tmp_path):
+    p = tmp_path / "000005.log"
+    with walx.LogWriter(tmp_path / "000004.log", recyclable=True) as w:
+        for i in range(50):
+            w.add_record(b"old-%d" % i)
+    os.rename(tmp_path / "000004.log", p)
+    with walx.LogWriter(p, recyclable=True, overwrite=True) as w:
+        assert w.size == 0 and w.block_offset == 0
+        assert w.add_record(b"new") == 0
+    with walx.LogReader(p) as r:
+        assert list(r) == [b"new"]
+        assert r.corruptions == []
+
+
+def test_overwrite_of_a_legacy_log_needs_a_zero_filled_file(tmp_path):
+    p = tmp_path / "a.log"
+    with walx.LogWriter(p) as w:
+        w.add_record(b"old record")
+    with pytest.raises(ValueError, match="overwrite=True"):
+        walx.LogWriter(p, overwrite=True)
+    z = tmp_path / "z.log"
+    z.write_bytes(bytes(100_000))
+    with walx.LogWriter(z, overwrite=True) as w:
+        w.add_record(b"fresh")
+    with walx.LogReader(z, mode=walx.RecoveryMode.ABSOLUTE_CONSISTENCY) as r:
+        assert list(r) == [b"fresh"]
+    with pytest.raises(FileNotFoundError):
+        walx.LogWriter(tmp_path / "missing.log", overwrite=True)
+    with pytest.raises(TypeError, match="overwrite"):
+        walx.LogWriter(tmp_path / "b.log", overwrite=1)
+
+
 # ---- properties ---------------------------------------------------------------------
 
 
@@ -298,7 +315,7 @@ def test_explicit_log_number_is_embedded_low_32_bits(wal_dir):
         assert list(r) == []
 
 
-def test_properties(wal_dir):
+def test_properties_report_the_settings_and_survive_close(wal_dir):
     path = wal_dir / "000002.log"
     w = walx.LogWriter(path, buffer_size=4096)
     try:
@@ -323,7 +340,17 @@ def test_properties(wal_dir):
         assert w2.size == 10
 
 
-def test_context_manager_closes_and_flushes(wal_dir):
+def test_writer_reports_path_log_number_and_header_kind(tmp_path, recyclable):
+    path = tmp_path / "x.log"
+    with walx.LogWriter(path, recyclable=recyclable, log_number=42) as w:
+        assert w.path == str(path)
+        assert w.log_number == 42
+        assert w.recyclable is recyclable
+        assert not w.closed
+    assert w.closed
+
+
+def test_context_manager_closes_and_flushes(wal_dir, read_all):
     path = wal_dir / "000001.log"
     with walx.LogWriter(path, buffer_size=1 << 20) as w:
         assert isinstance(w, walx.LogWriter)
@@ -350,309 +377,215 @@ def test_close_is_idempotent(wal_dir):
             pass
 
 
-# ---- write-through and buffering ------------------------------------------------------
+# ---- argument types and values ------------------------------------------------------
+
+WRITER_ARGS = [
+    ({"buffer_size": -1}, ValueError, "buffer_size"),
+    ({"buffer_size": 1.5}, TypeError, "buffer_size"),
+    ({"buffer_size": "10"}, TypeError, "buffer_size"),
+    ({"buffer_size": True}, TypeError, "buffer_size"),
+    ({"buffer_size": None}, TypeError, "buffer_size"),
+    ({"log_number": -1}, ValueError, "log_number"),
+    ({"log_number": 2**64}, ValueError, "log_number"),
+    ({"log_number": "3"}, TypeError, "log_number"),
+    ({"log_number": 3.0}, TypeError, "log_number"),
+    ({"log_number": True}, TypeError, "log_number"),
+    ({"recyclable": 1}, TypeError, "recyclable"),
+    ({"recyclable": None}, TypeError, "recyclable"),
+    ({"recyclable": "yes"}, TypeError, "recyclable"),
+]
 
 
-def test_write_through_reaches_the_os_before_returning(wal_dir, recyclable):
-    path = wal_dir / "000007.log"
-    with walx.LogWriter(path, recyclable=recyclable, buffer_size=0) as w:
-        w.add_record(b"foo")
-        assert os_bytes(path) == (FOO_RECYCLABLE_7 if recyclable else FOO_LEGACY)
-        big = random.Random(1).randbytes(100_000)
-        w.add_record(big)
-        assert len(os_bytes(path)) == w.size
-        w.add_records([b"1", b"2"])
-        assert len(os_bytes(path)) == w.size
-    assert read_all(path) == [b"foo", big, b"1", b"2"]
-
-
-@pytest.mark.parametrize("how", ["flush", "sync", "sync_all", "close"])
-def test_buffered_bytes_reach_the_file_on_flush_sync_or_close(wal_dir, how):
+@pytest.mark.parametrize("kwargs,exc,name", WRITER_ARGS, ids=lambda x: repr(x)[:30])
+def test_bad_options_raise_naming_them_before_the_file_is_created(wal_dir, kwargs, exc, name):
     path = wal_dir / "000001.log"
-    w = walx.LogWriter(path, buffer_size=1 << 20)
-    try:
-        w.add_record(b"foo")
-        w.add_records([b"a", b"b"])
-        assert w.size == 10 + 2 * 8
-        assert os_bytes(path) == b""
-        getattr(w, how)()
-        assert len(os_bytes(path)) == 26
-        assert os_bytes(path)[:10] == FOO_LEGACY
-    finally:
-        w.close()
-    assert read_all(path) == [b"foo", b"a", b"b"]
+    with pytest.raises(exc, match=name):
+        walx.LogWriter(path, **kwargs)
+    assert not path.exists(), "argument errors must be raised before the file is created"
 
 
-def test_buffered_bytes_reach_the_file_when_the_buffer_fills(wal_dir):
-    path = wal_dir / "000001.log"
-    recs = [bytes([i % 256]) * 100 for i in range(200)]
-    with walx.LogWriter(path, buffer_size=4096) as w:
-        flushed_at = None
-        for i, p in enumerate(recs):
-            w.add_record(p)
-            on_disk = len(os_bytes(path))
-            assert on_disk <= w.size
-            if w.size < 2048:
-                assert on_disk == 0
-            if on_disk and flushed_at is None:
-                flushed_at = w.size
-        assert flushed_at is not None and flushed_at <= 2 * 4096
-        assert w.size - len(os_bytes(path)) <= 4096 + BLOCK
-    assert read_all(path) == recs
-
-
-def test_buffered_record_larger_than_the_buffer(wal_dir, recyclable):
-    path = wal_dir / "000001.log"
-    big = random.Random(2).randbytes(300_000)
-    with walx.LogWriter(path, recyclable=recyclable, buffer_size=1000) as w:
-        w.add_record(b"x")
-        w.add_record(big)
-        w.add_record(b"y")
-        w.flush()
-        assert len(os_bytes(path)) == w.size
-    assert read_all(path) == [b"x", big, b"y"]
-
-
-# ---- add_records -------------------------------------------------------------------------
-
-
-def test_add_records_accepts_sequences_generators_and_buffers(tmp_path, recyclable):
-    recs = payloads(5, 60)
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
-    with walx.LogWriter(a / "000001.log", recyclable=recyclable) as w:
-        for p in recs:
-            w.add_record(p)
-    with walx.LogWriter(b / "000001.log", recyclable=recyclable) as w:
-        assert w.add_records(recs[:10]) == 10
-        assert w.add_records(tuple(bytearray(p) for p in recs[10:20])) == 10
-        assert w.add_records(memoryview(p) for p in recs[20:30]) == 10
-        assert w.add_records([]) == 0
-        assert w.add_records(iter(recs[30:])) == len(recs) - 30
-    assert (b / "000001.log").read_bytes() == (a / "000001.log").read_bytes()
-
-
-@pytest.mark.parametrize("buffer_size", [0, 1 << 16])
-@pytest.mark.parametrize("bad,index", [
-    ([b"a", b"b", "c"], 2), ([None], 0), ([b"a", 5, b"c"], 1),
-    ([b"ok", memoryview(b"abcdef")[::2]], 1),
+@pytest.mark.parametrize("path,exc", [
+    (123, TypeError), (None, TypeError), (1.5, TypeError), ([b"x"], TypeError),
+    ("", ValueError), ("a\0b.log", ValueError),
 ])
-def test_add_records_bad_element_writes_nothing(wal_dir, bad, index, buffer_size):
-    path = wal_dir / "000001.log"
-    with walx.LogWriter(path, buffer_size=buffer_size) as w:
-        w.add_record(b"before")
-        size = w.size
-        with pytest.raises(TypeError, match=rf"records\[{index}\]"):
-            w.add_records(bad)
-        assert w.size == size
-        assert not w.poisoned
-    assert read_all(path) == [b"before"]
+def test_bad_path_raises_naming_path(path, exc):
+    with pytest.raises(exc, match="path"):
+        walx.LogWriter(path)
 
 
-def test_add_records_failing_generator_writes_nothing(wal_dir):
-    def gen():
-        yield b"a"
-        yield b"b"
-        raise RuntimeError("source failed")
+def test_writer_options_are_keyword_only(wal_dir):
+    with pytest.raises(TypeError):
+        walx.LogWriter(wal_dir / "000001.log", 5)
+    with pytest.raises(TypeError):
+        walx.LogWriter(wal_dir / "000001.log", nonsense=1)
 
-    path = wal_dir / "000001.log"
-    with walx.LogWriter(path) as w:
-        with pytest.raises(RuntimeError, match="source failed"):
-            w.add_records(gen())
+
+def test_writer_accepts_bytes_and_pathlike_paths(wal_dir):
+    with walx.LogWriter(os.fsencode(wal_dir / "000003.log")) as w:
+        assert w.log_number == 3
+        w.add_record(b"x")
+    with walx.LogWriter(wal_dir / "000003.log") as w:
+        assert w.size == 8
+
+
+def test_buffer_size_above_one_gib_is_refused_before_allocating(tmp_path):
+    with pytest.raises(ValueError, match="buffer_size"):
+        walx.LogWriter(tmp_path / "big.log", buffer_size=(1 << 30) + 1)
+    assert not (tmp_path / "big.log").exists()
+    with pytest.raises(ValueError, match="buffer_size"):
+        walx.WalManager(tmp_path / "m", buffer_size=(1 << 30) + 1)
+
+
+@pytest.mark.parametrize("data", ["abc", 123, None, 1.5, [b"a"], memoryview(b"abcdef")[::2]],
+                         ids=lambda x: type(x).__name__)
+@pytest.mark.parametrize("buffer_size", [0, 4096])
+def test_add_record_of_a_non_buffer_raises_and_writes_nothing(wal_dir, data, buffer_size):
+    with walx.LogWriter(wal_dir / "000001.log", buffer_size=buffer_size) as w:
+        with pytest.raises(TypeError, match="data"):
+            w.add_record(data)
+        assert w.size == 0 and not w.poisoned
+        w.add_record(b"still fine")
+
+
+def test_add_record_accepts_any_contiguous_buffer(wal_dir):
+    with walx.LogWriter(wal_dir / "000001.log") as w:
+        w.add_record(bytearray(b"ab"))
+        w.add_record(memoryview(b"xcdx")[1:3])
+        w.add_record(array.array("B", b"ef"))
+    with walx.LogReader(str(wal_dir / "000001.log")) as r:
+        assert list(r) == [b"ab", b"cd", b"ef"]
+
+
+@pytest.mark.parametrize("records", [b"abc", bytearray(b"abc"), "abc", 5, None])
+def test_add_records_of_a_non_iterable_or_a_bytes_object_raises(wal_dir, records):
+    with walx.LogWriter(wal_dir / "000001.log") as w:
+        with pytest.raises(TypeError, match="records"):
+            w.add_records(records)
         assert w.size == 0
-        w.add_record(b"after")
-    assert read_all(path) == [b"after"]
 
 
-# ---- sync -----------------------------------------------------------------------------
+# ---- closed and unclosed writers --------------------------------------------------------
+
+WRITER_METHODS = {
+    "add_record": lambda w: w.add_record(b"x"),
+    "add_records": lambda w: w.add_records([b"x"]),
+    "flush": lambda w: w.flush(),
+    "sync": lambda w: w.sync(),
+    "sync_all": lambda w: w.sync_all(),
+    "fileno": lambda w: w.fileno(),
+    "enter": lambda w: w.__enter__(),
+}
 
 
-@pytest.mark.parametrize("buffer_size", [0, 1 << 16])
-def test_sync_and_sync_all_count_syncs(wal_dir, buffer_size):
-    path = wal_dir / "000001.log"
-    with walx.LogWriter(path, buffer_size=buffer_size) as w:
-        w.add_record(b"one")
-        w.sync()
-        assert w.syncs_total == 1
-        assert len(os_bytes(path)) == w.size
-        w.add_record(b"two")
-        w.sync_all()
-        assert w.syncs_total == 2
-        w.add_record(b"three")
-        w.sync()
-        assert w.syncs_total == 3
-        w.sync()                       # nothing new: may share the previous one
-        assert 3 <= w.syncs_total <= 4
-        assert len(os_bytes(path)) == w.size
-    assert read_all(path) == [b"one", b"two", b"three"]
-
-
-def test_sync_of_a_reopened_file_syncs(wal_dir):
-    path = wal_dir / "000001.log"
-    _write(path, [b"unsynced"])
-    with walx.LogWriter(path) as w:
-        w.sync()
-        assert w.syncs_total == 1
-
-
-# ---- poisoning --------------------------------------------------------------------------
-
-
-def _check_poisoned(w, first):
-    assert w.poisoned is True
-    for call in (lambda: w.add_record(b"more"), lambda: w.add_records([b"m"]),
-                 w.flush, w.sync, w.sync_all):
-        with pytest.raises(walx.WalPoisonedError) as ei:
-            call()
-        assert isinstance(ei.value, walx.WalError)
-        assert ei.value.__cause__ is first
-
-
-def _dev_full_writer(**kw):
-    try:
-        return walx.LogWriter("/dev/full", **kw)
-    except OSError as e:  # pragma: no cover - platform without /dev/full
-        pytest.skip(f"cannot open /dev/full: {e}")
-
-
-def test_write_through_failure_poisons_the_writer():
-    w = _dev_full_writer()
-    try:
-        assert not w.poisoned
-        with pytest.raises(OSError) as ei:
-            w.add_record(b"x" * 100)
-        first = ei.value
-        assert not isinstance(first, walx.WalError)
-        assert first.errno == errno.ENOSPC
-        assert first.filename == "/dev/full"
-        _check_poisoned(w, first)
-    finally:
-        w.close()                     # must not raise WalPoisonedError
-    assert w.closed
+@pytest.mark.parametrize("method", sorted(WRITER_METHODS))
+@pytest.mark.parametrize("buffer_size", [0, 4096])
+def test_closed_writer_raises_wal_closed_error(wal_dir, method, buffer_size):
+    w = walx.LogWriter(wal_dir / "000001.log", buffer_size=buffer_size)
+    w.add_record(b"before")
     w.close()
-
-
-@pytest.mark.parametrize("how", ["flush", "sync", "sync_all", "fill"])
-def test_buffered_failure_poisons_the_writer(how):
-    w = _dev_full_writer(buffer_size=4096)
-    try:
-        w.add_record(b"x" * 10)      # buffered: no write yet
-        with pytest.raises(OSError) as ei:
-            if how == "fill":
-                for _ in range(100):
-                    w.add_record(b"y" * 1000)
-            else:
-                getattr(w, how)()
-        first = ei.value
-        assert first.errno == errno.ENOSPC
-        assert first.filename == "/dev/full"
-        _check_poisoned(w, first)
-    finally:
-        w.close()
-    assert w.closed
-
-
-def test_buffered_failure_at_close_raises_oserror():
-    w = _dev_full_writer(buffer_size=4096)
-    w.add_record(b"x" * 10)
-    with pytest.raises(OSError) as ei:
-        w.close()
-    assert not isinstance(ei.value, walx.WalPoisonedError)
-    assert ei.value.errno == errno.ENOSPC
-    assert w.closed
+    with pytest.raises(walx.WalClosedError) as ei:
+        WRITER_METHODS[method](w)
+    assert isinstance(ei.value, ValueError)
+    assert isinstance(ei.value, walx.WalError)
     w.close()
+    assert w.closed and w.size == 13 and not w.poisoned
+    with walx.LogReader(str(wal_dir / "000001.log")) as r:
+        assert list(r) == [b"before"]
 
 
-EFBIG_SCRIPT = textwrap.dedent("""
-    import json, resource, signal, sys
+@pytest.mark.parametrize("buffer_size", [0, 4096])
+def test_unclosed_writer_emits_resource_warning(wal_dir, buffer_size):
+    path = wal_dir / "000001.log"
+    with pytest.warns(ResourceWarning, match="unclosed walx.LogWriter") as rec:
+        w = walx.LogWriter(path, buffer_size=buffer_size)
+        w.add_record(b"x")
+        del w
+        gc.collect()
+    assert any(str(path) in str(x.message) for x in rec)
+
+
+def test_closed_writer_emits_no_warning(wal_dir):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        w = walx.LogWriter(wal_dir / "000001.log")
+        w.add_record(b"x")
+        w.close()
+        del w
+        gc.collect()
+    assert [x for x in rec if issubclass(x.category, ResourceWarning)] == []
+
+
+# ---- OS errors ----------------------------------------------------------------------------
+
+
+def test_directory_as_path_raises_is_a_directory_error_naming_it(wal_dir):
+    with pytest.raises(IsADirectoryError) as ei:
+        walx.LogWriter(wal_dir)
+    assert ei.value.filename == str(wal_dir)
+    with pytest.raises(IsADirectoryError) as ei:
+        with walx.LogReader(str(wal_dir)) as r:
+            list(r)
+    assert ei.value.filename == str(wal_dir)
+
+
+def test_missing_parent_directory_raises_file_not_found_naming_the_path(wal_dir):
+    path = wal_dir / "missing" / "000001.log"
+    with pytest.raises(FileNotFoundError) as ei:
+        walx.LogWriter(path)
+    assert ei.value.filename == str(path)
+    assert not path.parent.exists()
+
+
+def test_parent_that_is_a_file_raises_not_a_directory_error(wal_dir):
+    (wal_dir / "file").write_bytes(b"")
+    path = wal_dir / "file" / "000001.log"
+    with pytest.raises(NotADirectoryError) as ei:
+        walx.LogWriter(path)
+    assert ei.value.filename == str(path)
+
+
+PERMISSION_SCRIPT = textwrap.dedent("""
+    import json, os, sys
     import walx
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+""") + DROP_ROOT + textwrap.dedent("""
     out = {}
-    w = walx.LogWriter(sys.argv[1])
-    w.add_record(b"ok")
-    try:
-        w.add_record(b"x" * 100_000)
-    except OSError as e:
-        first = e
-        out["first"] = [type(e).__name__, e.errno, e.filename]
-    for name, call in [("add_record", lambda: w.add_record(b"y")),
-                       ("flush", w.flush), ("sync", w.sync)]:
+    d = sys.argv[1]
+    for name, call in [
+        ("reader", lambda: walx.LogReader(os.path.join(d, "000001.log"))),
+        ("writer_existing", lambda: walx.LogWriter(os.path.join(d, "000001.log"))),
+        ("writer_new", lambda: walx.LogWriter(os.path.join(d, "ro", "000002.log"))),
+    ]:
         try:
-            call()
+            call().close()
             out[name] = None
         except Exception as e:
-            out[name] = [type(e).__name__, isinstance(e, walx.WalError),
-                         e.__cause__ is first]
-    out["poisoned"] = w.poisoned
-    try:
-        w.close()
-        out["close"] = None
-    except Exception as e:
-        out["close"] = type(e).__name__
+            out[name] = [type(e).__name__, getattr(e, "errno", None), getattr(e, "filename", None)]
     print(json.dumps(out))
 """)
 
 
-def test_efbig_poisons_the_writer_and_leaves_a_torn_tail(wal_dir):
-    path = wal_dir / "000001.log"
-    proc = subprocess.run([sys.executable, "-c", EFBIG_SCRIPT, str(path)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["first"] == ["OSError", errno.EFBIG, str(path)]
-    for name in ("add_record", "flush", "sync"):
-        assert out[name] == ["WalPoisonedError", True, True], name
-    assert out["poisoned"] is True
-    assert out["close"] is None
-    # The failed write left a torn record: readers drop it, writers refuse it.
-    with walx.LogReader(str(path)) as r:
-        assert list(r) == [b"ok"]
-        assert r.end_offset == 9
-    with pytest.raises(walx.CorruptionError) as ei:
-        walx.LogWriter(path)
-    assert ei.value.offset == 9
-
-
-# ---- the two write-through paths: buffer + write(2) below 56 KiB, writev above ----
-
-DIRECT_MIN = 56 * 1024
-
-
-@pytest.mark.parametrize("recyclable", [False, True], ids=["legacy", "recyclable"])
-@pytest.mark.parametrize("lead", [0, 1, 32757, 32761, 32768 - 12])
-def test_write_through_sizes_around_the_writev_switch(tmp_path, recyclable, lead):
-    # Records just below, at and above the size where a write-through record
-    # stops being copied into the buffer, starting at block edges: the file
-    # is byte-identical to the oracle's framing either way.
-    from walxtest import frame, big_payload
-    sizes = [DIRECT_MIN - 1, DIRECT_MIN, DIRECT_MIN + 1, 3 * 32768, 1 << 20, 5, 0]
-    records = [big_payload(lead, seed=1)] + [big_payload(n, seed=n) for n in sizes]
-    path = tmp_path / "000009.log"
-    with walx.LogWriter(path, recyclable=recyclable, log_number=9) as w:
-        for r in records:
-            w.add_record(r)
-    assert path.read_bytes() == frame(records, recyclable=recyclable, log_number=9)
-    assert list(walx.LogReader(path)) == records
-
-
-def test_write_through_direct_path_survives_short_writes_and_eintr(tmp_path):
-    # writev(2) of a large record returning short, then EINTR: the loop
-    # finishes the record and the file is exact.
-    from walxtest import frame, big_payload
-    from walx import _testing as T
-    records = [big_payload(200_000, seed=3), big_payload(70_000, seed=4)]
-    for kind in ("short", "eintr"):
-        path = tmp_path / f"{kind}.log"
-        with walx.LogWriter(path) as w:
-            if kind == "short":
-                T.fault_arm("write", 1, short_write=True)
-            else:
-                T.fault_arm("write", 1, errno.EINTR)
-            try:
-                for r in records:
-                    w.add_record(r)
-                assert T.fault_fired() == 1
-            finally:
-                T.fault_disarm()
-        assert path.read_bytes() == frame(records)
+def test_unreadable_file_and_read_only_directory_raise_permission_error():
+    """A file without permissions and a read-only directory give
+    PermissionError. Root bypasses permissions, so as root the check runs
+    in a child process that drops to uid/gid 65534 (nobody)."""
+    d = tempfile.mkdtemp(prefix="walx-perm-")
+    try:
+        os.chmod(d, 0o755)
+        with walx.LogWriter(os.path.join(d, "000001.log")) as w:
+            w.add_record(b"secret")
+        os.chmod(os.path.join(d, "000001.log"), 0)
+        os.mkdir(os.path.join(d, "ro"))
+        os.chmod(os.path.join(d, "ro"), 0o555)
+        proc = subprocess.run([sys.executable, "-c", PERMISSION_SCRIPT, d],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        if "skip" in out:
+            pytest.skip(out["skip"])
+        assert out["reader"] == ["PermissionError", 13, os.path.join(d, "000001.log")]
+        assert out["writer_existing"] == ["PermissionError", 13, os.path.join(d, "000001.log")]
+        assert out["writer_new"] == ["PermissionError", 13, os.path.join(d, "ro", "000002.log")]
+    finally:
+        if os.path.isdir(os.path.join(d, "ro")):
+            os.chmod(os.path.join(d, "ro"), 0o755)
+        shutil.rmtree(d)

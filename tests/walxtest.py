@@ -1,14 +1,21 @@
-"""Test helpers: a pure-Python reference framer/parser and byte mutators.
+"""Test helpers that do not use walx: a pure-Python reference
+framer/parser, byte mutators, payload makers and varints. The helpers that
+drive walx (behind the fixtures of conftest.py) are walxhelpers.py.
 
-The framer and parser follow FORMAT.md, with CRCs from the `crc32c` package,
-so that differential tests never check walx against itself.
+The framer and parser follow docs/format.md, with CRCs from the `crc32c`
+package, so that differential tests never check walx against itself.
 """
 
+import hashlib
+import os
+import pathlib
 import random
 import struct
 import threading
 
 import crc32c as _crc32c
+
+DATA = pathlib.Path(__file__).resolve().parent / "data"
 
 BLOCK_SIZE = 32768
 HEADER_SIZE = 7
@@ -244,3 +251,89 @@ def run_threads(target, n):
     if errors:
         raise AssertionError(f"{len(errors)} thread(s) failed, first: {errors[0]!r}") \
             from errors[0][1]
+
+
+def varint(n):
+    """The LEB128 varint of n: the length prefix of RocksDB, LevelDB and walx
+    batches (RocksDB's varint32 for n < 2**32)."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def read_varint(data, pos):
+    """(value, position after it) of the LEB128 varint at data[pos]."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def length_prefixed(b):
+    """A RocksDB/LevelDB length-prefixed slice."""
+    return varint(len(b)) + b
+
+
+def random_payloads(seed, n, max_size=80_000):
+    """n payloads of mixed sizes: empty, one byte, small and up to max_size."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        size = rnd.choice([0, 1, rnd.randrange(200), rnd.randrange(max_size)])
+        out.append(rnd.randbytes(size))
+    return out
+
+
+def make_record(tid, idx, size):
+    """A self-checking record of thread `tid`, number `idx`:
+    [tid u16][idx u32][body][sha256(tid, idx, body)[:8]]; size >= 14."""
+    body = random.Random(tid * 1_000_003 + idx).randbytes(size - 14)
+    head = struct.pack("<HI", tid, idx)
+    return head + body + hashlib.sha256(head + body).digest()[:8]
+
+
+def parse_record(rec):
+    """(tid, idx) of a make_record record; AssertionError when it is torn or
+    mixed with another."""
+    assert len(rec) >= 14, len(rec)
+    head, body, digest = rec[:6], rec[6:-8], rec[-8:]
+    assert hashlib.sha256(head + body).digest()[:8] == digest, "record torn or mixed"
+    return struct.unpack("<HI", head)
+
+
+def os_bytes(path):
+    """The file's content as the OS sees it, through a descriptor of our own."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+
+
+
+
+
+# The start of a child script that runs as uid/gid 65534 (nobody): root
+# bypasses permissions, so a permission test drops them first, or prints
+# {"skip": reason} and exits 0 where it cannot. Needs json, os and sys.
+DROP_ROOT = """
+if os.geteuid() == 0:
+    try:
+        os.setgid(65534)
+        os.setuid(65534)
+    except OSError as e:
+        print(json.dumps({"skip": f"cannot drop root privileges: {e}"}))
+        sys.exit(0)
+"""

@@ -214,7 +214,7 @@ def crash_once(d, gen, start, nthreads, options, rng):
 
 
 @pytest.mark.parametrize("nthreads", [1, 8])
-def test_sigkill_at_random_moments(tmp_path, nthreads):
+def test_sigkill_at_random_moments_loses_no_acknowledged_batch(tmp_path, nthreads):
     d = str(tmp_path / "wal")
     rng = random.Random(1234 + nthreads)
     model = Model()

@@ -1,18 +1,21 @@
 """Bad input, tried and listed: each entry of BAD_INPUTS is one distinct bad
 input through the API or the command line, with its own test (the
 parametrized test_bad_input[ID]). docs/reliability.md lists them with their
-results; `python tests/test_bad_inputs.py` prints that table.
+results, and test_docs_table_lists_every_bad_input checks that the table
+there is the one BAD_INPUTS gives (printing it on a mismatch).
 
-test_errors.py, test_manager.py and test_cli.py already cover the argument
-types and ranges of every constructor and method, closed writers and
-readers, missing files and parents, permission errors of LogWriter and
-LogReader and CLI usage errors; the inputs here are the ones they do not.
+The unit tests (test_batch.py, test_writer.py, test_reader.py,
+test_manager.py, test_cli.py) already cover the argument types and ranges of
+every constructor and method, closed writers and readers, missing files and
+parents, permission errors of LogWriter and LogReader and CLI usage errors;
+the inputs here are the ones they do not.
 """
 
 import errno
 import inspect
 import json
 import os
+import pathlib
 import random
 import shutil
 import struct
@@ -25,12 +28,13 @@ import tracemalloc
 import pytest
 
 import walx
-from walx import _cli
+from walxhelpers import run_cli as cli
+from walxtest import DATA, DROP_ROOT
 
 import reliability
 
 RM = walx.RecoveryMode
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+REPO = pathlib.Path(__file__).resolve().parents[2]
 BAD_INPUTS = []        # (id, surface, input, expected result)
 
 
@@ -41,37 +45,13 @@ def bad_input(surface, what, expect):
     return register
 
 
-def batch(seq, size=20):
-    b = walx.WriteBatch(seq)
-    b.put(b"k%d" % seq, b"v" * size)
-    return b
-
-
-def write_log(path, seqs, **kw):
-    with walx.LogWriter(path, **kw) as w:
-        for s in seqs:
-            w.add_record(batch(s).encode())
-
-
-def cli(capsys, *argv):
-    rc = _cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 AS_NOBODY = textwrap.dedent("""
     import json, os, sys
     # Import everything first: the interpreter's own files may not be
     # readable by uid 65534.
     import argparse, logging, shutil, walx
     from walx import _cli
-    if os.geteuid() == 0:
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-        except OSError as e:
-            print(json.dumps({"skip": f"cannot drop root privileges: {e}"}))
-            sys.exit(0)
+""") + DROP_ROOT + textwrap.dedent("""
     def outcome(fn):
         try:
             return {"ok": repr(fn())}
@@ -171,7 +151,7 @@ def case_decode_sequence_overflow(tmp_path):
 
 @bad_input("API", "`WriteBatch.decode(b\"\")` and every prefix shorter than the header",
            "CorruptionError at offset 0")
-def case_decode_short(tmp_path):
+def case_decode_short(tmp_path, batch):
     data = batch(7).encode()
     for n in range(12):
         with pytest.raises(walx.CorruptionError) as ei:
@@ -212,7 +192,7 @@ def case_decode_overlong_varint(tmp_path):
 
 @bad_input("API", "a valid batch followed by one trailing byte; an unknown op byte 2",
            "CorruptionError (trailing bytes / unknown op)")
-def case_decode_trailing_and_unknown_op(tmp_path):
+def case_decode_trailing_and_unknown_op(tmp_path, batch):
     with pytest.raises(walx.CorruptionError, match="trailing"):
         walx.WriteBatch.decode(batch(1).encode() + b"x")
     bad = bytearray(batch(1).encode())
@@ -331,11 +311,11 @@ _FIFO_SCRIPT = textwrap.dedent("""
            "OSError EINVAL \"a FIFO or socket, not a log file\" naming the path, at once "
            "(no open or read waits for the FIFO's other end); `verify` exits 2 naming it; "
            "recovery skips it")
-def case_fifo(tmp_path):
+def case_fifo(tmp_path, batch, write_log):
     if not hasattr(os, "mkfifo"):
         pytest.skip("no mkfifo")
     os.mkfifo(tmp_path / "000001.wal")
-    write_log(tmp_path / "000002.wal", [7])
+    write_log(tmp_path / "000002.wal", [batch(7)])
     # In a child with a time limit: a regression would block forever.
     proc = subprocess.run([sys.executable, "-c", _FIFO_SCRIPT, str(tmp_path)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -384,7 +364,7 @@ def case_truncated_real_log(tmp_path):
 
 @bad_input("API", "a file truncated under an open reader",
            "the reader ends early (a torn tail), no crash")
-def case_file_truncated_while_reading(tmp_path):
+def case_file_truncated_while_reading(tmp_path, batch):
     p = tmp_path / "000001.log"
     with walx.LogWriter(p) as w:
         for s in range(1, 1001):
@@ -404,7 +384,7 @@ def case_file_truncated_while_reading(tmp_path):
 @bad_input("API", "random bytes named 000001.wal in a manager directory",
            "recovery raises CorruptionError or returns nothing; recover_and_open sets "
            "the damage aside (kept as 000001.wal.broken) and never appends to it")
-def case_random_file_in_manager_dir(tmp_path):
+def case_random_file_in_manager_dir(tmp_path, batch):
     d = tmp_path / "wal"
     d.mkdir()
     data = random.Random(3).randbytes(100_000)
@@ -453,10 +433,10 @@ def case_manager_log_name_is_a_directory(tmp_path):
 
 @bad_input("API", "a dangling symlink named 000002.wal in a manager directory",
            "recovery ignores it (not a regular file)")
-def case_manager_dangling_symlink(tmp_path):
+def case_manager_dangling_symlink(tmp_path, batch, write_log):
     d = tmp_path / "wal"
     d.mkdir()
-    write_log(d / "000001.wal", [1, 2])
+    write_log(d / "000001.wal", [batch(1), batch(2)])
     os.symlink(tmp_path / "nowhere", d / "000002.wal")
     assert [b.sequence for b in walx.WalManager.recover_from_dir(d)[0]] == [1, 2]
     m, rec = walx.WalManager.recover_and_open(d)
@@ -467,10 +447,10 @@ def case_manager_dangling_symlink(tmp_path):
 
 @bad_input("API", "`walx.repair(dir)` where dir holds a dangling symlink named 000002.wal",
            "skipped, as recovery skips it; the torn log beside it is repaired")
-def case_repair_dir_with_dangling_symlink(tmp_path):
+def case_repair_dir_with_dangling_symlink(tmp_path, batch, write_log):
     d = tmp_path / "wal"
     d.mkdir()
-    write_log(d / "000001.wal", [1, 2])
+    write_log(d / "000001.wal", [batch(1), batch(2)])
     os.truncate(d / "000001.wal", os.path.getsize(d / "000001.wal") - 3)
     os.symlink(tmp_path / "nowhere", d / "000002.wal")
     cut = walx.repair(d)
@@ -479,7 +459,7 @@ def case_repair_dir_with_dangling_symlink(tmp_path):
 
 @bad_input("API", "`mark_flushed_seq(2**64)`, `WalManager(d, 2**64-1)`, `preallocate=2**41`",
            "ValueError naming the argument; nothing changes")
-def case_manager_values_out_of_range(tmp_path):
+def case_manager_values_out_of_range(tmp_path, batch):
     d = tmp_path / "wal"
     with walx.WalManager(d) as m:
         m.append(batch(1))
@@ -495,10 +475,10 @@ def case_manager_values_out_of_range(tmp_path):
 
 @bad_input("API", "`recover_and_open(d, bogus=1)` (an unknown option)",
            "TypeError naming the option; the directory is untouched")
-def case_recover_and_open_unknown_option(tmp_path):
+def case_recover_and_open_unknown_option(tmp_path, batch, write_log):
     d = tmp_path / "wal"
     d.mkdir()
-    write_log(d / "000001.wal", [1])
+    write_log(d / "000001.wal", [batch(1)])
     with pytest.raises(TypeError, match="bogus"):
         walx.WalManager.recover_and_open(d, bogus=1)
     assert sorted(os.listdir(d)) == ["000001.wal"]
@@ -506,9 +486,9 @@ def case_recover_and_open_unknown_option(tmp_path):
 
 @bad_input("API", "`repair(p, dry_run=\"yes\")`; `repair(missing path)`",
            "TypeError naming `dry_run`; FileNotFoundError naming the path")
-def case_repair_bad_arguments(tmp_path):
+def case_repair_bad_arguments(tmp_path, batch, write_log):
     p = tmp_path / "000001.wal"
-    write_log(p, [1])
+    write_log(p, [batch(1)])
     with pytest.raises(TypeError, match="dry_run"):
         walx.repair(p, dry_run="yes")
     with pytest.raises(FileNotFoundError) as ei:
@@ -519,9 +499,9 @@ def case_repair_bad_arguments(tmp_path):
 @bad_input("API", "`repair` of a log damaged in the middle (valid records after the damage)",
            "CorruptionError; the file is untouched and no .broken copy is made; in a "
            "directory, no other log is cut either")
-def case_repair_refuses_mid_file_damage(tmp_path):
+def case_repair_refuses_mid_file_damage(tmp_path, batch, write_log):
     p = tmp_path / "000001.wal"
-    write_log(p, range(1, 2001))           # 2 blocks
+    write_log(p, [batch(s) for s in range(1, 2001)])   # 2 blocks
     data = bytearray(p.read_bytes())
     data[10] ^= 0xFF                       # block 0: the first record's payload
     p.write_bytes(bytes(data))
@@ -532,7 +512,7 @@ def case_repair_refuses_mid_file_damage(tmp_path):
     # In a directory: a torn log before it and one after it stay as they
     # are too; every tail is cut or nothing is.
     for n in (0, 2):
-        write_log(tmp_path / f"00000{n}.wal", [1, 2])
+        write_log(tmp_path / f"00000{n}.wal", [batch(1), batch(2)])
         with open(tmp_path / f"00000{n}.wal", "ab") as f:
             f.write(b"\x01\x02\x03")                 # a torn tail
     before = {x: (tmp_path / x).read_bytes() for x in os.listdir(tmp_path)}
@@ -548,7 +528,7 @@ def case_repair_refuses_mid_file_damage(tmp_path):
 
 @bad_input("API", "double open: `recover_and_open` on a directory a live manager holds",
            "WalLockedError; no log is created; the holder keeps working")
-def case_double_open(tmp_path):
+def case_double_open(tmp_path, batch):
     d = tmp_path / "wal"
     with walx.WalManager(d) as m:
         m.append(batch(1))
@@ -562,7 +542,7 @@ def case_double_open(tmp_path):
 @bad_input("API", "use after close: a manager used after its `with` block",
            "WalClosedError for append/sync/rotate and a second `with`; properties still "
            "readable")
-def case_manager_use_after_with(tmp_path):
+def case_manager_use_after_with(tmp_path, batch):
     with walx.WalManager(tmp_path / "wal") as m:
         m.append(batch(1))
     for call in (lambda: m.append(batch(2)), m.sync, m.rotate, m.__enter__):
@@ -574,7 +554,7 @@ def case_manager_use_after_with(tmp_path):
 @bad_input("API", "use after close: a recovery iterator whose directory is deleted mid-way",
            "the batches already read stay valid; the next file fails with "
            "FileNotFoundError naming it")
-def case_iter_recover_directory_deleted(tmp_path):
+def case_iter_recover_directory_deleted(tmp_path, batch):
     d = tmp_path / "wal"
     with walx.WalManager(d) as m:
         m.append(batch(1))
@@ -603,11 +583,11 @@ def case_manager_read_only_dir(public_tmp):
 
 @bad_input("API", "an unreadable log in a manager directory (as uid 65534)",
            "PermissionError naming the log, from recover_from_dir and recover_and_open")
-def case_manager_unreadable_log(public_tmp):
+def case_manager_unreadable_log(public_tmp, write_log, batch):
     d = os.path.join(public_tmp, "wal")
     os.mkdir(d)
     os.chmod(d, 0o777)
-    write_log(os.path.join(d, "000001.wal"), [1])
+    write_log(os.path.join(d, "000001.wal"), [batch(1)])
     os.chmod(os.path.join(d, "000001.wal"), 0)
     out, _ = as_nobody("""
         w = os.path.join(d, "wal")
@@ -631,9 +611,9 @@ def case_cli_dump_symlink_loop(tmp_path, capsys):
 
 @bad_input("CLI", "`walx verify FILE/` (a regular file used as a directory)",
            "exit 2, stderr names it")
-def case_cli_verify_file_as_directory(tmp_path, capsys):
+def case_cli_verify_file_as_directory(tmp_path, capsys, batch, write_log):
     p = tmp_path / "000001.wal"
-    write_log(p, [1])
+    write_log(p, [batch(1)])
     rc, _, err = cli(capsys, "verify", str(p) + "/")
     assert rc == 2 and str(p) in err
 
@@ -673,9 +653,9 @@ def case_cli_empty_path(tmp_path, capsys):
 
 @bad_input("CLI", "`walx dump FILE` of an unreadable file (as uid 65534)",
            "exit 2, stderr names the file")
-def case_cli_dump_unreadable(public_tmp):
+def case_cli_dump_unreadable(public_tmp, batch, write_log):
     p = os.path.join(public_tmp, "000001.wal")
-    write_log(p, [1])
+    write_log(p, [batch(1)])
     os.chmod(p, 0)
     out, err = as_nobody("""
         print(json.dumps({"rc": _cli.main(["dump", os.path.join(d, "000001.wal")])}))
@@ -685,11 +665,11 @@ def case_cli_dump_unreadable(public_tmp):
 
 @bad_input("CLI", "`walx repair FILE` in a read-only directory (as uid 65534): the .broken "
            "copy cannot be made", "exit 2, stderr names the file; the log is untouched")
-def case_cli_repair_read_only_directory(public_tmp):
+def case_cli_repair_read_only_directory(public_tmp, batch, write_log):
     d = os.path.join(public_tmp, "ro")
     os.mkdir(d)
     p = os.path.join(d, "000001.wal")
-    write_log(p, [1, 2])
+    write_log(p, [batch(1), batch(2)])
     os.truncate(p, os.path.getsize(p) - 3)
     with open(p, "rb") as f:
         before = f.read()
@@ -734,5 +714,11 @@ def markdown_table():
     return "\n".join(rows)
 
 
-if __name__ == "__main__":
-    print(markdown_table())
+def test_docs_table_lists_every_bad_input():
+    """docs/reliability.md, section 6, lists exactly the bad inputs tried
+    here, in this order, with their results: the table is checked, not
+    written, by the suite."""
+    doc = (REPO / "docs" / "reliability.md").read_text()
+    table = markdown_table()
+    assert table in doc, ("docs/reliability.md, section 6, must hold this table "
+                          "(between its intro and '## Library issues'):\n" + table)

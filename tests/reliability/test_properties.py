@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import walx
+from walxhelpers import batch_of_ops, read_log
 
 import reliability
 
@@ -49,12 +50,6 @@ def make(spec):
 buffer_st = st.sampled_from([0, 1, 4096, 1 << 16])
 
 
-def read_all(source, mode, **kw):
-    with walx.LogReader(source, mode=mode, **kw) as r:
-        out = list(r)
-        return out, r
-
-
 @settings(**SETTINGS)
 @given(records=records_st, recyclable=st.booleans(), buffer_size=buffer_st,
        batched=st.booleans(), split=st.integers(0, 12), log_number=st.integers(0, 2**40))
@@ -76,7 +71,7 @@ def test_records_round_trip_in_every_mode(records, recyclable, buffer_size, batc
             data = f.read()
         for mode in MODES:
             for source in (path, data):
-                got, r = read_all(source, mode, log_number=log_number)
+                got, r = read_log(source, mode, log_number=log_number)
                 assert got == records
                 assert r.corruptions == [] and r.clean_end
                 assert r.end_offset == (len(data) if records else 0)
@@ -101,14 +96,7 @@ def test_manager_batches_round_trip_in_every_mode(batches, rotate_at, options):
             for i, ops in enumerate(batches):
                 if i in rotate_at:
                     m.rotate()
-                b = walx.WriteBatch(seq)
-                for kind, k, v in ops:
-                    if kind == "put":
-                        b.put(k, v)
-                    elif kind == "delete":
-                        b.delete(k)
-                    else:
-                        b.delete_with_pre_image(k, v)
+                b = batch_of_ops(seq, ops)
                 m.append(b)
                 written.append(b)
                 seq = b.last_seq + 1
@@ -169,7 +157,7 @@ def test_damage_never_yields_an_unwritten_record(records, recyclable, edits, ver
         for mode in MODES:
             for source in (path, data):
                 try:
-                    got, _ = read_all(source, mode, log_number=3)
+                    got, _ = read_log(source, mode, log_number=3)
                 except walx.WalError:
                     # CorruptionError; or, without checksums, a type byte
                     # damaged into 9 reads as a compressed RocksDB log.
@@ -247,7 +235,7 @@ def test_zeroed_fragment_header_never_splices_two_records(mode):
             data = bytearray(f.read())
     data[32768:32768 + 7] = bytes(7)
     try:
-        got, r = read_all(bytes(data), mode)
+        got, r = read_log(bytes(data), mode)
     except walx.CorruptionError:
         return
     assert all(g in records for g in got), [len(g) for g in got]

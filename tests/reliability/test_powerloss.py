@@ -61,7 +61,7 @@ def payload_size(rng):
     return rng.randrange(0, 300)
 
 
-def make_batch(seq, rng):
+def random_batch(seq, rng):
     b = walx.WriteBatch(seq)
     for i in range(rng.randrange(1, 4)):
         b.put(b"k%d.%d" % (seq, i), rng.randbytes(payload_size(rng)))
@@ -154,7 +154,7 @@ def run_workload(d, options, durable, seed, nops):
                 pending.clear()
                 after("sync", "all")
             else:
-                b = make_batch(seq, rng)
+                b = random_batch(seq, rng)
                 enc = b.encode()
                 t.encoded[seq] = enc
                 m.append(b, sync=durable)
@@ -382,7 +382,7 @@ def repair_state(t, d, img, where, exact):
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_power_loss_states(config, tmp_path):
+def test_power_loss_states_recover_exactly_the_batches_intact_on_disk(config, tmp_path):
     options, durable = CONFIGS[config]
     seed = sum(map(ord, config))
     t = run_workload(str(tmp_path / "wal"), options, durable, seed, OPS_PER_RUN)
