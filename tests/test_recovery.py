@@ -12,6 +12,7 @@ import tracemalloc
 import pytest
 
 import walx
+import walx._walx
 import walxhelpers as wh
 import walxtest as wt
 from walxhelpers import log_path, names
@@ -468,3 +469,38 @@ def test_empty_record_is_read_but_recovery_reports_it_as_damage(wal_dir, batch, 
     (wal_dir / "000002.wal").unlink()
     assert recover_raises(wal_dir, TOL).offset == spans[1][0]
     assert recover(wal_dir, SKIP)[0] == [1, 2]
+
+
+# ---- the one listing of a directory's log files ----
+
+def test_list_log_files(tmp_path):
+    d = tmp_path
+    for name in ["000010.wal", "3.log", "000001.wal", "2.wal", "LOCK", "x.wal.tmp",
+                 "000002.wal.broken", "4.wal.recycle", "abc.log", "7.WAL", "+5.wal",
+                 " 8.log", "9.txt", "18446744073709551616.wal"]:
+        (d / name).write_bytes(b"")
+    (d / "000005.wal").mkdir()                          # a directory
+    (d / "sub").mkdir()
+    (d / "sub" / "6.wal").write_bytes(b"")              # not listed: not in `d`
+    os.symlink(d / "000001.wal", d / "11.wal")          # a symlink to a log
+    os.symlink(d / "sub", d / "12.log")                 # a symlink to a directory
+    os.symlink(d / "missing", d / "13.wal")             # dangling
+    expected = [(1, str(d / "000001.wal")), (2, str(d / "2.wal")), (3, str(d / "3.log")),
+                (10, str(d / "000010.wal"))]
+    assert walx._walx.list_log_files(d) == expected
+    assert walx._walx.list_log_files(str(d)) == expected
+    assert walx._walx.list_log_files(os.fsencode(str(d))) == expected
+    # The manager owns only the .wal ones.
+    assert [n for n, _ in walx.WalManager.list_wal_files(d)] == [1, 2, 10]
+    assert all(walx._walx.log_number_from_name(p) == n for n, p in expected)
+
+
+def test_list_log_files_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        walx._walx.list_log_files(tmp_path / "missing")
+    (tmp_path / "f.wal").write_bytes(b"")
+    with pytest.raises(NotADirectoryError):
+        walx._walx.list_log_files(tmp_path / "f.wal")
+    with pytest.raises(TypeError):
+        walx._walx.list_log_files(None)
+    assert walx._walx.list_log_files(tmp_path) == []
