@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "walx.h"
+#include "walx_testing.h"
 
 #define POLY 0x82f63b78u /* reflected Castagnoli polynomial */
 
