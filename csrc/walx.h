@@ -197,8 +197,17 @@ typedef struct walx_framer {
 } walx_framer;
 
 /* Starts framing data[0..n) at `block_offset` (< WALX_BLOCK_SIZE). */
-void walx_framer_init(walx_framer *f, uint32_t block_offset, int recyclable,
-                      uint32_t log_number, const uint8_t *data, size_t n);
+static WALX_INLINE void walx_framer_init(walx_framer *f, uint32_t block_offset, int recyclable,
+                                         uint32_t log_number, const uint8_t *data, size_t n) {
+    f->data = data;
+    f->n = n;
+    f->done = 0;
+    f->block_offset = block_offset;
+    f->log_number = log_number;
+    f->recyclable = recyclable;
+    f->started = 0;
+    f->lead = 0;
+}
 
 /* 1 once every fragment is framed (an empty record is one FULL fragment). */
 static WALX_INLINE int walx_framer_done(const walx_framer *f) {
@@ -341,10 +350,12 @@ void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
  * leaves at most the record's first fragments, a torn tail readers drop. */
 int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, int stable,
                     uint64_t *offset /* OUT */);
-/* Hands the buffered bytes to the OS when there are at least w->flush_at
- * of them (1 for a write-through writer). */
-int walx_writer_maybe_flush(walx_writer *w);
 /* Hands every buffered byte to the OS. */
 int walx_writer_flush(walx_writer *w);
+/* Hands the buffered bytes to the OS when there are at least w->flush_at
+ * of them (1 for a write-through writer). */
+static WALX_INLINE int walx_writer_maybe_flush(walx_writer *w) {
+    return w->buf_len >= w->flush_at ? walx_writer_flush(w) : 0;
+}
 
 #endif /* WALX_H */

@@ -25,18 +25,6 @@ static WALX_INLINE size_t header_size(int recyclable) {
     return recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
 }
 
-void walx_framer_init(walx_framer *f, uint32_t block_offset, int recyclable,
-                      uint32_t log_number, const uint8_t *data, size_t n) {
-    f->data = data;
-    f->n = n;
-    f->done = 0;
-    f->block_offset = block_offset;
-    f->log_number = log_number;
-    f->recyclable = recyclable;
-    f->started = 0;
-    f->lead = 0;
-}
-
 /* The next fragment of `f`. A block with less room than a header left
  * gets a zero trailer and the fragment starts the next block; a fragment
  * carries as much of the rest as its block holds, so every fragment but a
@@ -97,8 +85,10 @@ size_t walx_frame_emit(walx_framer *f, uint8_t *out, size_t cap) {
         /* Whole fragments only (w <= cap always; fr.len < a block). */
         if (cap - w < fr.pad + hs + fr.len)
             break;
-        memcpy(out + w, zeros, fr.pad);
-        w += fr.pad;
+        if (fr.pad) {
+            memcpy(out + w, zeros, fr.pad);
+            w += fr.pad;
+        }
         emit_fragment(f, &fr, out + w, out + w + hs);
         w += hs + fr.len;
     }

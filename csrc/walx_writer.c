@@ -25,10 +25,6 @@ int walx_writer_flush(walx_writer *w) {
     return rc;
 }
 
-int walx_writer_maybe_flush(walx_writer *w) {
-    return w->buf_len >= w->flush_at ? walx_writer_flush(w) : 0;
-}
-
 /* Frames the rest of f into the buffer, handing the buffer to the OS
  * whenever the next fragment does not fit. The common case, a small record,
  * is one CRC+copy pass and no syscall. A crash after a mid-record flush

@@ -242,15 +242,21 @@ cdef class LogWriter:
 
     cdef int _add(self, walx_qentry *first, walx_qentry *last, bint stable,
                   uint64_t *offset) noexcept:
-        """The Python side's way into the one append path (_append_locked):
-        with the GIL kept when the append cannot make another Python thread
-        wait (_keeps_gil_locked), else with the GIL released. self._lock is
-        only ever waited for without the GIL: with it, only tried. Returns
-        0, -errno or _RC_CLOSED. REQUIRES: the GIL held."""
+        """The Python side's way into the one append path (_append_locked),
+        keeping the GIL when that stalls nobody, else releasing it. The GIL
+        is never held while waiting for self._lock (only while trying it).
+        Returns 0, -errno or _RC_CLOSED. REQUIRES: the GIL held."""
         cdef int rc
-        if ((self._st.flush_at > 1 or _only_python_thread())
-                and pthread_mutex_trylock(&self._lock) == 0):
-            if self._keeps_gil_locked(first, last):
+        if self._st.flush_at == 1:
+            if _only_python_thread() and self._one_write(first, last):
+                # No other Python thread: none to hand the GIL to (releasing
+                # it around a page-cache write(2) costs ~10% of a small
+                # append) and none that can hold self._lock (every holder
+                # is a Python thread inside a LogWriter method).
+                return self._append_locked(first, last, stable, offset)
+        elif pthread_mutex_trylock(&self._lock) == 0:
+            if self._below_flush_mark_locked(first, last):
+                # Buffered, and no syscall is needed: keep the GIL.
                 rc = self._append_locked(first, last, stable, offset)
                 pthread_mutex_unlock(&self._lock)
                 return rc
@@ -261,18 +267,25 @@ cdef class LogWriter:
             pthread_mutex_unlock(&self._lock)
         return rc
 
-    cdef inline bint _keeps_gil_locked(self, walx_qentry *first, walx_qentry *last) noexcept:
-        """True when appending first..last with the GIL held stalls nobody:
-        buffered, its framed bytes stay below the flush mark (no syscall);
-        write-through, no other Python thread exists (nobody to hand the
-        GIL to: releasing it around a page-cache write(2) would only cost
-        time) and the records are framed into one buffer and written with
-        one write(2). REQUIRES: self._lock held, the GIL held."""
-        cdef size_t room
-        if self._st.flush_at > 1:
-            room = self._st.flush_at - self._st.buf_len if self._st.flush_at > self._st.buf_len else 0
-        else:
-            room = WALX_WRITER_IN_PLACE_MIN
+    cdef inline bint _one_write(self, walx_qentry *first, walx_qentry *last) noexcept nogil:
+        """Write-through: True when first..last are framed into the buffer
+        and handed over with one write(2), none written in place.
+        REQUIRES: self._lock held, or no other Python thread."""
+        if first == last:
+            # One record below the in-place size spans at most three
+            # blocks: framed, it fits the write-through buffer.
+            return first.len < WALX_WRITER_IN_PLACE_MIN
+        return (self._framed_size_locked(first, last, WALX_WRITER_IN_PLACE_MIN)
+                < WALX_WRITER_IN_PLACE_MIN)
+
+    cdef inline bint _below_flush_mark_locked(self, walx_qentry *first,
+                                              walx_qentry *last) noexcept nogil:
+        """Buffered: True when first..last, framed, leave the buffer below
+        flush_at, so appending them makes no syscall. REQUIRES: self._lock
+        held."""
+        if self._st.buf_len >= self._st.flush_at:
+            return False
+        cdef size_t room = self._st.flush_at - self._st.buf_len
         return self._framed_size_locked(first, last, room) < room
 
     cdef size_t _framed_size_locked(self, walx_qentry *first, walx_qentry *last,
@@ -301,7 +314,8 @@ cdef class LogWriter:
         start. `stable`: the bytes cannot change meanwhile (bytes, read-only
         buffers), so large ones may be written in place. Returns 0, -errno
         (the writer is then poisoned: how much reached the file is unknown)
-        or _RC_CLOSED. REQUIRES: self._lock held, with or without the GIL."""
+        or _RC_CLOSED. REQUIRES: self._lock held, or no other Python thread
+        (see _add); with or without the GIL."""
         cdef uint64_t ignored = 0
         cdef walx_qentry *e = first
         cdef int rc = self._unusable_locked()
