@@ -479,7 +479,7 @@ static uint32_t expected_type(int first, int last, int recyclable) {
 }
 
 /* Walks `buf`, which holds exactly one framed record starting at file
- * offset `start`, and checks it against the writing rules of FORMAT.md. */
+ * offset `start`, and checks it against the writing rules of docs/format.md. */
 static void check_framed_record(const uint8_t *buf, size_t len, size_t start, int recyclable,
                                 uint32_t log_number, const uint8_t *payload, size_t n) {
     const size_t hs = header_size(recyclable);
@@ -1240,7 +1240,7 @@ static void test_io_errors(void) {
 
 /* The fault hooks in walx_io.c drive the retry loops: a short write must
  * be continued, EINTR retried, and any other sync error returned at once
- * (never retried: FORMAT.md, "the writer is poisoned"). */
+ * (never retried: docs/format.md, "the writer is poisoned"). */
 static void test_io_fault_injection(void) {
     char path[4200];
     int fd = -1;
