@@ -946,23 +946,14 @@ static void path_in_tmp(char *out, size_t cap, const char *name) {
     snprintf(out, cap, "%s/%s", tmp_dir, name);
 }
 
-/* Reads up to n bytes, retrying on EINTR and short reads; *got < n only at
- * end of file. */
-static int read_full(int fd, uint8_t *dst, size_t n, size_t *got) {
-    size_t total = 0;
-    while (total < n) {
-        ssize_t r = read(fd, dst + total, n - total);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            break;
-        total += (size_t)r;
-    }
-    *got = total;
-    return 0;
+/* A writer on `fd` at offset 0 with a WALX_WRITER_MIN_BUFFER buffer (free
+ * w->buf afterwards). */
+static void writer_init(walx_writer *w, int fd, size_t flush_at) {
+    memset(w, 0, sizeof *w);
+    w->fd = fd;
+    w->buf_cap = WALX_WRITER_MIN_BUFFER;
+    w->buf = xmalloc(w->buf_cap);
+    w->flush_at = flush_at;
 }
 
 static int fstat_size(int fd, uint64_t *size) {
@@ -982,8 +973,8 @@ static uint8_t *read_file(const char *path, size_t *len) {
         return NULL;
     uint8_t *p = xmalloc((size_t)size);
     size_t got = 0;
-    rc = read_full(fd, p, (size_t)size, &got);
-    CHECK(rc == 0 && got == size, "read_full: rc %d, %zu of %zu", rc, got, (size_t)size);
+    rc = walx_pread_full(fd, p, (size_t)size, 0, &got);
+    CHECK(rc == 0 && got == size, "pread_full: rc %d, %zu of %zu", rc, got, (size_t)size);
     walx_close(fd);
     *len = got;
     return p;
@@ -1041,15 +1032,11 @@ static void write_log(const char *path, int recyclable, uint32_t log_number, siz
         return;
     CHECK(size == e->len, "existing size %zu, want %zu", (size_t)size, e->len);
     walx_writer w;
-    memset(&w, 0, sizeof w);
-    w.fd = fd;
+    writer_init(&w, fd, flush_at);
     w.recyclable = recyclable;
     w.log_number = log_number;
     w.block_offset = (uint32_t)(size % BLOCK); /* reopening continues the layout */
     w.size = size;
-    w.buf_cap = WALX_WRITER_MIN_BUFFER;
-    w.buf = xmalloc(w.buf_cap);
-    w.flush_at = flush_at;
     for (size_t i = first; i < first + count; i++) {
         size_t n = writer_size(i, header_size(recyclable));
         uint8_t *payload = random_bytes(n);
@@ -1132,11 +1119,7 @@ static void test_writer_in_place_after_buffered_bytes(void) {
     int fd = -1;
     CHECK(walx_create_new(path, &fd) == 0, "create");
     walx_writer w;
-    memset(&w, 0, sizeof w);
-    w.fd = fd;
-    w.buf_cap = WALX_WRITER_MIN_BUFFER;
-    w.buf = xmalloc(w.buf_cap);
-    w.flush_at = 1;
+    writer_init(&w, fd, 1);
     expected_log e = {NULL, 0, 0, 0};
     const size_t big = WALX_WRITER_IN_PLACE_MIN + 40000;
     uint8_t *payload = random_bytes(big);
@@ -1221,11 +1204,7 @@ static void test_io_errors(void) {
     if (full >= 0) {
         CHECK(walx_write_all(full, (const uint8_t *)"abc", 3) == -ENOSPC, "write to /dev/full");
         walx_writer w;
-        memset(&w, 0, sizeof w);
-        w.fd = full;
-        w.buf_cap = WALX_WRITER_MIN_BUFFER;
-        w.buf = xmalloc(w.buf_cap);
-        w.flush_at = 1;
+        writer_init(&w, full, 1);
         uint64_t off;
         CHECK(walx_writer_add(&w, (const uint8_t *)"abc", 3, 1, &off) == 0, "add buffers");
         CHECK(walx_writer_maybe_flush(&w) == -ENOSPC, "flush to /dev/full");
