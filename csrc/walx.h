@@ -341,9 +341,10 @@ void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
 
 /* Appends one record at w->size and sets *offset to its start (after any
  * trailer). `stable`: data[0..n) cannot change until this returns (bytes,
- * read-only buffers); only then may it be written in place, because its
- * CRC is computed before the write reads it. Otherwise (and for small
- * records) it is copied into w->buf in the CRC pass, and the buffer is
+ * read-only buffers); only then may it be written in place (write-through,
+ * from WALX_WRITER_IN_PLACE_MIN bytes on, after any buffered bytes in the
+ * same writev), because its CRC is computed before the write reads it.
+ * Otherwise it is copied into w->buf in the CRC pass, and the buffer is
  * handed to the OS only when it fills up: callers finish with
  * walx_writer_maybe_flush. On error how much reached the file is unknown
  * and the writer's state is indeterminate: callers poison it. A crash
