@@ -37,8 +37,9 @@ if SANITIZE:
 
 ext = Extension(
     "walx._walx",
-    sources=["walx/_walx.pyx", "csrc/walx_format.c", "csrc/walx_io.c", "csrc/walx_queue.c",
-             "csrc/walx_crc32c.c"],
+    sources=["walx/_walx.pyx", "csrc/walx_frame.c", "csrc/walx_parse.c", "csrc/walx_writer.c",
+             "csrc/walx_io.c", "csrc/walx_queue.c", "csrc/walx_crc32c.c", "csrc/walx_crc32c_fold.c",
+             "csrc/walx_testing.c"],
     include_dirs=["csrc"],
     depends=glob("csrc/*.h") + glob("walx/*.pxd") + glob("walx/_*.pyx") + glob("walx/*.pxi"),
     extra_compile_args=cflags,

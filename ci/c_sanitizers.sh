@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pure C core (csrc/*.c) together with tests/c/test_core.c, with
-# no Python involved, and runs it (STYLE.md section 7, "C warnings"):
+# no Python involved, and runs it (docs/development.md, "C core tests"):
 #
 #   1. -O1 with ASan + UBSan (UBSan aborts on the first error);
 #   2. -O2 -D_FORTIFY_SOURCE=2 without sanitizers, because some warnings

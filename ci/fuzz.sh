@@ -2,7 +2,7 @@
 # Builds and runs walx's fuzzers under AddressSanitizer + UndefinedBehaviorSanitizer:
 #
 #   fuzz_parse   libFuzzer, C: walx_parse_physical on any bytes, and
-#                walx_frame_some -> walx_parse_physical round trips
+#                walx_frame_emit(_iov) -> walx_parse_physical round trips
 #   fuzz_reader  atheris: walx.LogReader in every mode and option
 #   fuzz_batch   atheris: walx.WriteBatch.decode / encode
 #
@@ -132,14 +132,16 @@ cflags=(-g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=address,undefined
         -fno-sanitize-recover=all -I"$repo/csrc")
 c_sources=()
 for f in "$repo"/csrc/*.c; do
-    # CRC-32C is compiled without coverage feedback: its loops only slow the
-    # fuzzer down (it is still checked: against the portable implementation).
-    [ "$(basename "$f")" = walx_crc32c.c ] || c_sources+=("$f")
+    # CRC-32C (walx_crc32c*.c) is compiled without coverage feedback: its
+    # loops only slow the fuzzer down (it is still checked: against the
+    # portable implementation).
+    case "$(basename "$f")" in walx_crc32c*.c) ;; *) c_sources+=("$f") ;; esac
 done
 echo "=== building fuzz_parse"
 if clang "${cflags[@]}" -c "$repo/csrc/walx_crc32c.c" -o "$work/walx_crc32c.o" &&
+   clang "${cflags[@]}" -c "$repo/csrc/walx_crc32c_fold.c" -o "$work/walx_crc32c_fold.o" &&
    clang "${cflags[@]}" -fsanitize=fuzzer "${c_sources[@]}" "$repo/fuzz/fuzz_parse.c" \
-         "$work/walx_crc32c.o" -lpthread -o "$work/fuzz_parse"; then
+         "$work/walx_crc32c.o" "$work/walx_crc32c_fold.o" -lpthread -o "$work/fuzz_parse"; then
     run_fuzzer fuzz_parse "$work/fuzz_parse.log" \
         ./fuzz_parse "$(limit_flag "$p")" -max_len=65536 -print_final_stats=1 \
         -artifact_prefix="$work/" "$work/corpus/parse" "$work/seeds/parse"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 the walx authors
  *
- * walx.h: the C core's only public header (the one Cython sees).
+ * walx.h: the C core's public header: the library Cython uses, nothing
+ * else (test hooks are declared in walx_testing.h).
  *
  * The on-disk format is RocksDB's/LevelDB's log format; docs/format.md is
  * the source of truth and this header only pins its constants.
@@ -33,6 +34,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "walx_port.h"
 
@@ -144,23 +146,11 @@ void walx_crc32c_init(int mode);
 const char *walx_crc32c_impl_name(void);
 /* Extends `crc` (the CRC of earlier bytes, 0 to start) over data[0..n). */
 uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n);
-uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n);
 /* Copies src[0..n) to dst (which must not overlap it) and returns
  * walx_crc32c_extend(crc, src, n); one pass over the bytes where the
- * implementation allows. */
+ * implementation allows. The CRC is that of the bytes written to dst, even
+ * if src changes meanwhile. */
 uint32_t walx_crc32c_copy(uint32_t crc, uint8_t *dst, const uint8_t *src, size_t n);
-/* 1 if the CRC instructions exist and passed the self-check. */
-int walx_crc32c_hw_available(void);
-/* The CRC instructions alone; software when walx_crc32c_hw_available() is 0. */
-uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n);
-/* 1 if carry-less folding exists and passed the self-check. */
-int walx_crc32c_fold_available(void);
-/* Carry-less folding; walx_crc32c_hw when walx_crc32c_fold_available() is 0. */
-uint32_t walx_crc32c_fold(uint32_t crc, const uint8_t *data, size_t n);
-/* Bits per folding register (512 or 256), 0 without folding. */
-int walx_crc32c_fold_width(void);
-/* The 256-bit kernel even where 512 bits are available (tests). */
-uint32_t walx_crc32c_fold256(uint32_t crc, const uint8_t *data, size_t n);
 
 static WALX_INLINE uint32_t walx_mask_crc(uint32_t crc) {
     /* Rotate right by 15 bits and add a constant (leveldb crc32c::Mask):
@@ -173,39 +163,80 @@ static WALX_INLINE uint32_t walx_unmask_crc(uint32_t masked) {
     return (rot >> 17) | (rot << 15);
 }
 
-/* ---- Framing (walx_format.c): pure, no syscalls, no allocation ---- */
+static WALX_INLINE void walx_encode_fixed32(uint8_t *dst, uint32_t v) {
+    dst[0] = (uint8_t)v;
+    dst[1] = (uint8_t)(v >> 8);
+    dst[2] = (uint8_t)(v >> 16);
+    dst[3] = (uint8_t)(v >> 24);
+}
 
-void walx_encode_fixed32(uint8_t *dst, uint32_t v);
-uint32_t walx_decode_fixed32(const uint8_t *src);
+static WALX_INLINE uint32_t walx_decode_fixed32(const uint8_t *src) {
+    return (uint32_t)src[0] | ((uint32_t)src[1] << 8) | ((uint32_t)src[2] << 16) |
+           ((uint32_t)src[3] << 24);
+}
 
-/* Writes payload[0..n) as one FULL (or RECYCLABLE_FULL) physical record,
- * header and payload, at out[0..header size + n).
- * REQUIRES: the record fits in the rest of its block. */
-void walx_frame_full(uint8_t *out, int recyclable, uint32_t log_number, const uint8_t *data,
-                     size_t n);
+/* ---- Framing (walx_frame.c): pure, no syscalls, no allocation ----
+ *
+ * The one place that cuts a logical record into physical records, chooses
+ * their types (FULL, or FIRST MIDDLE* LAST; the RECYCLABLE_ variants in a
+ * recyclable log), places block trailers and packs headers (docs/format.md,
+ * "Writing a logical record"). A record in progress is a walx_framer; each
+ * emit call frames the next whole fragments of it, into a buffer (payload
+ * copied in the CRC pass) or into an iovec (headers only, payload left in
+ * place). Both give the same bytes, however the record is cut into calls. */
 
-/* Frames as much of payload[*done..n) as fits in out[0..out_cap) as whole
- * fragments (with any trailer padding before them), advancing
- * `*block_offset` and `*done`. `*started` is 0 before the first fragment
- * of the record and is set to 1 once it is emitted; the record is complete
- * when *started && *done == n. Returns the number of bytes written to `out`
- * (0 when not even the next fragment fits).
- * REQUIRES: *block_offset < WALX_BLOCK_SIZE. */
-size_t walx_frame_some(uint32_t *block_offset, int recyclable,
-                       uint32_t log_number, const uint8_t *payload, size_t n,
-                       size_t *done, int *started, uint8_t *out,
-                       size_t out_cap);
+typedef struct walx_framer {
+    const uint8_t *data;   /* the record's payload, data[0..n); NULL when n == 0 */
+    size_t n;
+    size_t done;           /* payload bytes framed so far */
+    uint32_t block_offset; /* offset in its block where the next fragment goes */
+    uint32_t log_number;   /* low 32 bits of the log number (recyclable only) */
+    int recyclable;
+    int started;           /* 1 once the first fragment is framed */
+    uint32_t lead;         /* trailer bytes framed before the first fragment */
+} walx_framer;
 
-/* Plans the framing of payload[0..n) from `*block_offset` without copying
- * it: sets *pad (zero bytes of block trailer before the first fragment;
- * only the first fragment can need one) and, per fragment i, its header
- * in headers[i * header_size ...] and its payload length in frag_len[i].
- * Returns the number of fragments and advances *block_offset, or returns 0
- * and changes nothing when more than `max_frags` would be needed. */
-size_t walx_frame_plan(uint32_t *block_offset, int recyclable, uint32_t log_number,
-                       const uint8_t *payload, size_t n, size_t *pad /* OUT */,
-                       uint8_t *headers /* OUT */, size_t *frag_len /* OUT */,
-                       size_t max_frags);
+/* Starts framing data[0..n) at `block_offset` (< WALX_BLOCK_SIZE). */
+static WALX_INLINE void walx_framer_init(walx_framer *f, uint32_t block_offset, int recyclable,
+                                         uint32_t log_number, const uint8_t *data, size_t n) {
+    f->data = data;
+    f->n = n;
+    f->done = 0;
+    f->block_offset = block_offset;
+    f->log_number = log_number;
+    f->recyclable = recyclable;
+    f->started = 0;
+    f->lead = 0;
+}
+
+/* 1 once every fragment is framed (an empty record is one FULL fragment). */
+static WALX_INLINE int walx_framer_done(const walx_framer *f) {
+    return f->started && f->done == f->n;
+}
+
+/* Frames the next fragments, each with any trailer before it, into
+ * out[0..cap) while whole ones fit; returns the bytes written (0 when not
+ * even the next one fits, and then nothing changed). */
+size_t walx_frame_emit(walx_framer *f, uint8_t *out, size_t cap);
+
+/* iovec entries walx_frame_emit_iov may fill for `frags` fragments. */
+#define WALX_FRAME_IOV_MAX(frags) (1 + 2 * (frags))
+
+/* Frames up to `max_frags` next fragments without copying the payload:
+ * packs their headers at headers[i * header size] and fills iov[] with
+ * trailer, header and payload pieces (the payload entries point into
+ * f->data, which must not change until they are written: the CRCs are of
+ * its bytes now). Sets *iovcnt (<= WALX_FRAME_IOV_MAX(max_frags)) and
+ * returns the bytes the entries cover. */
+size_t walx_frame_emit_iov(walx_framer *f, uint8_t *headers, struct iovec *iov,
+                           size_t max_frags, int *iovcnt /* OUT */);
+
+/* The bytes an n-byte record takes when framed from `block_offset`: any
+ * trailer before it, its headers and its payload (SIZE_MAX if that does
+ * not fit in a size_t). */
+size_t walx_framed_size(uint32_t block_offset, int recyclable, size_t n);
+
+/* ---- Parsing (walx_parse.c): pure, no syscalls, no allocation ---- */
 
 /* Parses the physical record at `p`. `block_left` is the number of bytes
  * from `p` to the end of its block; `avail` (<= block_left) is how many of
@@ -238,9 +269,9 @@ int walx_open_overwrite(const char *path, int *fd /* OUT */, uint64_t *size /* O
 int walx_rename(const char *from, const char *to);
 int walx_unlink(const char *path);
 int walx_write_all(int fd, const uint8_t *data, size_t n);
-/* Reads up to n bytes, retrying on EINTR and short reads; *got < n only at
- * end of file. */
-int walx_read_full(int fd, uint8_t *dst, size_t n, size_t *got /* OUT */);
+/* writev(2) until every byte of iov[0..cnt) is written, retrying on EINTR
+ * and short writes; consumes (modifies) `iov`. */
+int walx_writev_all(int fd, struct iovec *iov, int cnt);
 int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset,
                     size_t *got /* OUT */);
 /* fdatasync when `data_only` and the platform has it, else fsync;
@@ -248,7 +279,6 @@ int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset,
 int walx_sync_fd(int fd, int data_only);
 int walx_sync_dir(const char *dir);
 int walx_close(int fd);
-int walx_fstat_size(int fd, uint64_t *size /* OUT */);
 int walx_ftruncate(int fd, uint64_t size);
 /* Takes an exclusive non-blocking lock on `path` (created if missing):
  * -EWOULDBLOCK when another open file description holds it. */
@@ -258,30 +288,6 @@ int walx_lock_file(const char *path, int *fd /* OUT */);
  * and would otherwise hold the lock until it exits. */
 int walx_unlock_file(int fd);
 int walx_fallocate(int fd, uint64_t size);
-
-/* ---- Fault injection (walx_io.c), for tests ----
- * Disarmed by default: then each syscall wrapper pays one predictable
- * branch. Armed, the `nth` call (1-based, counted from arming) of `op`
- * fails with `-err`; for WALX_FAULT_WRITE, `short_write` instead makes that
- * call write half of its bytes (the loop must carry on). EINTR is returned
- * from the syscall itself, so the wrappers' retry loops are exercised. */
-enum walx_fault_op {
-    WALX_FAULT_OPEN = 0,
-    WALX_FAULT_WRITE,
-    WALX_FAULT_FDATASYNC,
-    WALX_FAULT_FSYNC,
-    WALX_FAULT_RENAME,
-    WALX_FAULT_UNLINK,
-    WALX_FAULT_FTRUNCATE,
-    WALX_FAULT_FALLOCATE,
-    WALX_FAULT_NOPS
-};
-void walx_fault_arm(int op, uint64_t nth, int err, int short_write);
-void walx_fault_disarm(void);
-/* Calls of `op` made since the last arm/disarm. */
-uint64_t walx_fault_calls(int op);
-/* Faults delivered since the last arm/disarm. */
-uint64_t walx_fault_fired(void);
 
 /* ---- Group-commit queue (walx_queue.c) ---- */
 
@@ -324,23 +330,33 @@ walx_qentry *walx_queue_group(walx_queue *q, walx_qentry *e, size_t max_bytes);
 void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
                        int close_after);
 
-/* ---- Writer (walx_io.c): framing into the buffer, then write(2) ---- */
+/* ---- Writer (walx_writer.c): one record at a time, through the framer ---- */
 
-/* Frames one record into w->buf, handing the buffer to the OS only when it
- * fills up. Sets *offset to the record's start offset. On error the
- * writer's state is indeterminate: callers poison it. */
-int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n,
+/* From this payload size on, a write-through writer writes a stable record
+ * in place (headers and payload with writev(2)) instead of copying it into
+ * its buffer. Below it, one write(2) from the buffer is cheaper: the copy
+ * rides along with the CRC pass (walx_crc32c_copy), and writev costs more
+ * in the kernel than write. Measured crossover: 50-60 KiB. */
+#define WALX_WRITER_IN_PLACE_MIN (56 * 1024)
+
+/* Appends one record at w->size and sets *offset to its start (after any
+ * trailer). `stable`: data[0..n) cannot change until this returns (bytes,
+ * read-only buffers); only then may it be written in place (write-through,
+ * from WALX_WRITER_IN_PLACE_MIN bytes on, after any buffered bytes in the
+ * same writev), because its CRC is computed before the write reads it.
+ * Otherwise it is copied into w->buf in the CRC pass, and the buffer is
+ * handed to the OS only when it fills up: callers finish with
+ * walx_writer_maybe_flush. On error how much reached the file is unknown
+ * and the writer's state is indeterminate: callers poison it. A crash
+ * leaves at most the record's first fragments, a torn tail readers drop. */
+int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, int stable,
                     uint64_t *offset /* OUT */);
-/* Write-through without copying: frames the headers of one record and
- * writes headers and payload with writev(2). Returns 1 (nothing done) when
- * bytes are buffered or the record has too many fragments; the caller then
- * uses walx_writer_add. */
-int walx_writer_add_direct(walx_writer *w, const uint8_t *data, size_t n,
-                           uint64_t *offset /* OUT */);
-/* Hands the buffered bytes to the OS when there are at least w->flush_at
- * of them (1 for a write-through writer). */
-int walx_writer_maybe_flush(walx_writer *w);
 /* Hands every buffered byte to the OS. */
 int walx_writer_flush(walx_writer *w);
+/* Hands the buffered bytes to the OS when there are at least w->flush_at
+ * of them (1 for a write-through writer). */
+static WALX_INLINE int walx_writer_maybe_flush(walx_writer *w) {
+    return w->buf_len >= w->flush_at ? walx_writer_flush(w) : 0;
+}
 
 #endif /* WALX_H */

@@ -2,9 +2,9 @@
  * Copyright (c) 2026 the walx authors
  *
  * Syscalls only (leveldb util/env_posix.cc is the model). Every function
- * returns 0 or -errno, with errno captured on the failing line. The writer
- * functions at the end move bytes that walx_format.c framed into a
- * caller-owned buffer to the file. */
+ * returns 0 or -errno, with errno captured on the failing line. Each
+ * wrapper asks walx_fault_check (walx_fault.h) first, so tests can make
+ * any call fail. */
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
@@ -15,64 +15,17 @@
 #include <unistd.h>
 
 #include "walx.h"
+#include "walx_fault.h"
 
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0
 #endif
 
-/* ---- fault injection ---- */
-
-static int fault_armed;
-static int fault_op = -1;
-static uint64_t fault_nth;
-static int fault_err;
-static int fault_short;
-static uint64_t fault_calls[WALX_FAULT_NOPS];
-static uint64_t fault_fired;
-
-void walx_fault_arm(int op, uint64_t nth, int err, int short_write) {
-    walx_fault_disarm();
-    if (op < 0 || op >= WALX_FAULT_NOPS)
-        return;
-    fault_op = op;
-    fault_nth = nth;
-    fault_err = err;
-    fault_short = short_write;
-    __atomic_store_n(&fault_armed, 1, __ATOMIC_RELEASE);
-}
-
-void walx_fault_disarm(void) {
-    __atomic_store_n(&fault_armed, 0, __ATOMIC_RELEASE);
-    for (int i = 0; i < WALX_FAULT_NOPS; i++)
-        __atomic_store_n(&fault_calls[i], 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&fault_fired, 0, __ATOMIC_RELAXED);
-    fault_op = -1;
-}
-
-uint64_t walx_fault_calls(int op) {
-    return (op >= 0 && op < WALX_FAULT_NOPS)
-               ? __atomic_load_n(&fault_calls[op], __ATOMIC_RELAXED)
-               : 0;
-}
-
-uint64_t walx_fault_fired(void) { return __atomic_load_n(&fault_fired, __ATOMIC_RELAXED); }
-
-/* 0: go ahead; 1: shorten this write; -err: fail this call. */
-static int fault_check(int op) {
-    if (WALX_LIKELY(!__atomic_load_n(&fault_armed, __ATOMIC_ACQUIRE)))
-        return 0;
-    uint64_t n = __atomic_add_fetch(&fault_calls[op], 1, __ATOMIC_RELAXED);
-    if (op != fault_op || n != fault_nth)
-        return 0;
-    __atomic_add_fetch(&fault_fired, 1, __ATOMIC_RELAXED);
-    if (op == WALX_FAULT_WRITE && fault_short)
-        return 1;
-    return -fault_err;
-}
-
+/* Runs `call`, or sets errno and runs `failed` when a fault is armed for
+ * this call of `op`. */
 #define FAULT_OR(op, call, failed)                                            \
     do {                                                                       \
-        int f_ = fault_check(op);                                              \
+        int f_ = walx_fault_check(op);                                              \
         if (f_ < 0) {                                                          \
             errno = -f_;                                                       \
             failed;                                                            \
@@ -151,14 +104,30 @@ int walx_create_new(const char *path, int *fd) {
 }
 
 int walx_write_all(int fd, const uint8_t *data, size_t n) {
-    while (n > 0) {
+    struct iovec one = {(void *)data, n};
+    return walx_writev_all(fd, &one, 1);
+}
+
+int walx_writev_all(int fd, struct iovec *iov, int cnt) {
+    for (;;) {
+        while (cnt > 0 && iov[0].iov_len == 0) { /* written, or empty */
+            iov++;
+            cnt--;
+        }
+        if (cnt == 0)
+            return 0;
         ssize_t w;
-        int f = fault_check(WALX_FAULT_WRITE);
+        int f = walx_fault_check(WALX_FAULT_WRITE);
         if (WALX_UNLIKELY(f < 0)) {
             errno = -f;
             w = -1;
+        } else if (cnt == 1 || WALX_UNLIKELY(f == 1)) {
+            /* One piece: write(2) costs less in the kernel than writev.
+             * An injected short write covers half of the first piece. */
+            size_t len = iov[0].iov_len;
+            w = write(fd, iov[0].iov_base, f == 1 && len > 1 ? len / 2 : len);
         } else {
-            w = write(fd, data, f == 1 && n > 1 ? n / 2 : n);
+            w = writev(fd, iov, cnt);
         }
         if (w < 0) {
             if (errno == EINTR)
@@ -167,27 +136,17 @@ int walx_write_all(int fd, const uint8_t *data, size_t n) {
         }
         if (w == 0)
             return -EIO; /* no progress and no errno: leveldb treats it as an error */
-        data += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-int walx_read_full(int fd, uint8_t *dst, size_t n, size_t *got) {
-    size_t total = 0;
-    while (total < n) {
-        ssize_t r = read(fd, dst + total, n - total);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
+        size_t done = (size_t)w;
+        while (cnt > 0 && done >= iov[0].iov_len) {
+            done -= iov[0].iov_len;
+            iov++;
+            cnt--;
         }
-        if (r == 0)
-            break;
-        total += (size_t)r;
+        if (cnt > 0) {
+            iov[0].iov_base = (uint8_t *)iov[0].iov_base + done;
+            iov[0].iov_len -= done;
+        }
     }
-    *got = total;
-    return 0;
 }
 
 int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset, size_t *got) {
@@ -280,8 +239,6 @@ int walx_close(int fd) {
     return close(fd) == 0 ? 0 : -errno;
 }
 
-int walx_fstat_size(int fd, uint64_t *size) { return fstat_size(fd, size); }
-
 int walx_ftruncate(int fd, uint64_t size) {
     int rc;
     do {
@@ -326,144 +283,4 @@ int walx_fallocate(int fd, uint64_t size) {
     (void)size;
     return -EOPNOTSUPP;
 #endif
-}
-
-/* ---- writer ---- */
-
-int walx_writer_flush(walx_writer *w) {
-    if (w->buf_len == 0)
-        return 0;
-    /* After a failure the caller poisons the writer: how much of the buffer
-     * reached the file is unknown, and a crash leaves at most a torn record
-     * at the tail, which readers drop. */
-    int rc = walx_write_all(w->fd, w->buf, w->buf_len);
-    if (rc == 0)
-        w->buf_len = 0;
-    return rc;
-}
-
-/* writev(2) until every byte is written; consumes `iov`. */
-static int writev_all(int fd, struct iovec *iov, int cnt) {
-    while (cnt > 0) {
-        ssize_t w;
-        int f = fault_check(WALX_FAULT_WRITE);
-        if (WALX_UNLIKELY(f < 0)) {
-            errno = -f;
-            w = -1;
-        } else if (WALX_UNLIKELY(f == 1) && iov[0].iov_len > 1) {
-            w = write(fd, iov[0].iov_base, iov[0].iov_len / 2); /* a short write */
-        } else {
-            w = writev(fd, iov, cnt);
-        }
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        size_t done = (size_t)w;
-        while (cnt > 0 && done >= iov[0].iov_len) {
-            done -= iov[0].iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov[0].iov_base = (uint8_t *)iov[0].iov_base + done;
-            iov[0].iov_len -= done;
-        }
-    }
-    return 0;
-}
-
-/* Fragments one direct write covers: 31 full blocks, ~1 MB. */
-#define DIRECT_FRAGS 32
-
-int walx_writer_add_direct(walx_writer *w, const uint8_t *data, size_t n,
-                           uint64_t *offset) {
-    static const uint8_t zeros[WALX_RECYCLABLE_HEADER_SIZE];
-    uint8_t headers[DIRECT_FRAGS * WALX_RECYCLABLE_HEADER_SIZE];
-    size_t frag_len[DIRECT_FRAGS];
-    struct iovec iov[1 + 2 * DIRECT_FRAGS];
-    size_t pad = 0;
-    if (w->buf_len)
-        return 1;
-    uint32_t off = w->block_offset;
-    size_t frags = walx_frame_plan(&off, w->recyclable, w->log_number, data, n, &pad,
-                                   headers, frag_len, DIRECT_FRAGS);
-    if (frags == 0)
-        return 1;
-    size_t hs = w->recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
-    int cnt = 0;
-    size_t total = pad, pos = 0;
-    if (pad)
-        iov[cnt++] = (struct iovec){(void *)zeros, pad};
-    for (size_t i = 0; i < frags; i++) {
-        iov[cnt++] = (struct iovec){headers + i * hs, hs};
-        if (frag_len[i])
-            iov[cnt++] = (struct iovec){(void *)(data + pos), frag_len[i]};
-        pos += frag_len[i];
-        total += hs + frag_len[i];
-    }
-    /* As with a buffered write, a failure leaves an unknown prefix of the
-     * record in the file: the caller poisons the writer. */
-    int rc = writev_all(w->fd, iov, cnt);
-    if (rc < 0)
-        return rc;
-    *offset = w->size + pad;
-    w->size += total;
-    w->block_offset = off;
-    return 0;
-}
-
-int walx_writer_maybe_flush(walx_writer *w) {
-    return w->buf_len >= w->flush_at ? walx_writer_flush(w) : 0;
-}
-
-int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *offset) {
-    size_t hs = w->recyclable ? WALX_RECYCLABLE_HEADER_SIZE : WALX_HEADER_SIZE;
-    /* Written as n <= room - hs so that no sum can wrap for a huge n. */
-    if (WALX_LIKELY(WALX_BLOCK_SIZE - w->block_offset >= hs &&
-                    n <= WALX_BLOCK_SIZE - w->block_offset - hs &&
-                    w->buf_cap - w->buf_len >= hs && n <= w->buf_cap - w->buf_len - hs)) {
-        /* The common case: one FULL fragment in the current block. */
-        walx_frame_full(w->buf + w->buf_len, w->recyclable, w->log_number, data, n);
-        *offset = w->size;
-        w->buf_len += hs + n;
-        w->size += hs + n;
-        w->block_offset += (uint32_t)(hs + n);
-        if (w->block_offset == WALX_BLOCK_SIZE)
-            w->block_offset = 0;
-        return 0;
-    }
-    size_t done = 0;
-    int started = 0;
-    uint64_t start = w->size;
-    int first = 1;
-    while (!started || done < n) {
-        uint32_t before = w->block_offset;
-        size_t room = w->buf_cap - w->buf_len;
-        size_t k = walx_frame_some(&w->block_offset, w->recyclable, w->log_number,
-                                   data, n, &done, &started, w->buf + w->buf_len,
-                                   room);
-        if (k == 0) {
-            /* The next fragment does not fit: hand the buffer over. A crash
-             * after this write leaves the record's first fragments on disk
-             * without its last one, which readers drop as a torn tail. */
-            int rc = walx_writer_flush(w);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        if (first) {
-            /* The record starts after any trailer padding. */
-            if (WALX_BLOCK_SIZE - before < hs)
-                start += WALX_BLOCK_SIZE - before;
-            first = 0;
-        }
-        w->buf_len += k;
-        w->size += k;
-    }
-    *offset = start;
-    return 0;
 }

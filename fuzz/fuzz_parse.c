@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 the walx authors
  *
- * libFuzzer harness for the C core's parser and framer (csrc/walx_format.c,
- * csrc/walx_crc32c.c). Build and run with ci/fuzz.sh:
+ * libFuzzer harness for the C core's parser and framer (csrc/walx_parse.c,
+ * csrc/walx_frame.c, csrc/walx_crc32c.c). Build and run with ci/fuzz.sh:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
  *         -Icsrc (every csrc .c file) fuzz/fuzz_parse.c -lpthread -o fuzz_parse
@@ -20,8 +20,9 @@
  *
  * 2. As a recipe for a round trip: payloads carved from the input (their
  *    sizes up to 4 blocks), a header kind, a log number and a starting block
- *    offset; walx_frame_some frames them into buffers of random capacity
- *    (never less than one fragment needs), then the stream is parsed back and
+ *    offset; walx_frame_emit frames them into buffers of random capacity
+ *    (never less than one fragment needs), or walx_frame_emit_iov into
+ *    iovecs of 1 to 4 fragments, then the stream is parsed back and
  *    reassembled: the payloads must come back exactly, with the fragment
  *    types, log numbers, zero trailers and block-filling fragments that the
  *    format requires. The framed bytes must not depend on how the buffer
@@ -33,6 +34,7 @@
 #include <string.h>
 
 #include "walx.h"
+#include "walx_testing.h"
 
 #define BLOCK ((size_t)WALX_BLOCK_SIZE)
 
@@ -44,10 +46,6 @@
             abort();                                                         \
         }                                                                    \
     } while (0)
-
-static int is_recyclable_type(uint32_t t) {
-    return (t >= 5 && t <= 8) || t == 11 || t == 131;
-}
 
 /* ---- 1. parse arbitrary bytes ---- */
 
@@ -79,7 +77,7 @@ static void walk(const uint8_t *data, size_t size, uint32_t fixed_kind, int veri
         switch (st) {
         case WALX_PARSE_OK: {
             REQUIRE(avail >= WALX_HEADER_SIZE);
-            uint32_t hs = is_recyclable_type(p[6]) ? 11u : 7u;
+            uint32_t hs = walx_type_is_recyclable(p[6]) ? 11u : 7u;
             uint32_t len = (uint32_t)p[4] | ((uint32_t)p[5] << 8);
             REQUIRE(ph.header_size == hs && ph.length == len && ph.type == p[6]);
             REQUIRE(ph.consumed == hs + len && hs + len <= block_left);
@@ -156,6 +154,23 @@ static uint32_t take(reader_t *r, int nbytes) {
     return v;
 }
 
+/* Frames up to `per_call` fragments of f with walx_frame_emit_iov and
+ * copies what the iovec describes to dst[0..cap); returns the bytes. */
+static size_t emit_iov_gathered(walx_framer *f, size_t per_call, uint8_t *dst, size_t cap) {
+    uint8_t headers[4 * WALX_RECYCLABLE_HEADER_SIZE];
+    struct iovec iov[WALX_FRAME_IOV_MAX(4)];
+    int cnt = 0;
+    size_t bytes = walx_frame_emit_iov(f, headers, iov, per_call, &cnt), w = 0;
+    REQUIRE(cnt > 0 && (size_t)cnt <= WALX_FRAME_IOV_MAX(per_call));
+    for (int i = 0; i < cnt; i++) {
+        REQUIRE(iov[i].iov_len > 0 && w + iov[i].iov_len <= cap);
+        memcpy(dst + w, iov[i].iov_base, iov[i].iov_len);
+        w += iov[i].iov_len;
+    }
+    REQUIRE(w == bytes);
+    return w;
+}
+
 #define MAX_PAYLOADS 24
 #define MAX_TOTAL (256u << 10)
 
@@ -209,22 +224,32 @@ static void round_trip(const uint8_t *data, size_t size) {
     uint32_t block_offset = start_off;
     size_t at = 0;
     for (size_t i = 0; i < npay; i++) {
-        size_t done = 0;
-        int started = 0;
-        while (!started || done < sizes[i]) {
-            /* Any capacity that holds one fragment (pad + header + payload),
-             * but never past the end of `out`: ASan checks the writes. */
-            size_t cap = BLOCK + 11 + (cap_extra % BLOCK);
+        size_t rec_begin = olen;
+        walx_framer f;
+        walx_framer_init(&f, block_offset, recyclable, log_number,
+                         sizes[i] ? payload + at : NULL, sizes[i]);
+        while (!walx_framer_done(&f)) {
+            size_t k;
+            if (flags & 16) {
+                /* The iovec emitter, 1 to 4 fragments a call, gathered. */
+                k = emit_iov_gathered(&f, 1 + cap_extra % 4, out + olen, room - olen);
+            } else {
+                /* Any capacity that holds one fragment (pad + header +
+                 * payload), but never past the end of `out`: ASan checks
+                 * the writes. */
+                size_t cap = BLOCK + 11 + (cap_extra % BLOCK);
+                if (cap > room - olen)
+                    cap = room - olen;
+                k = walx_frame_emit(&f, out + olen, cap);
+                REQUIRE(k <= cap);
+            }
             cap_extra = cap_extra * 1103515245u + 12345u;
-            if (cap > room - olen)
-                cap = room - olen;
-            size_t k = walx_frame_some(&block_offset, recyclable, log_number,
-                                       payload + at, sizes[i], &done, &started,
-                                       out + olen, cap);
-            REQUIRE(k > 0 && k <= cap); /* always progress with this much room */
+            REQUIRE(k > 0); /* always progress with this much room */
             olen += k;
-            REQUIRE(block_offset == (start_off + olen) % BLOCK);
+            REQUIRE(f.block_offset == (start_off + olen) % BLOCK);
         }
+        REQUIRE(walx_framed_size(block_offset, recyclable, sizes[i]) == olen - rec_begin);
+        block_offset = f.block_offset;
         at += sizes[i];
     }
 

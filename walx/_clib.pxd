@@ -1,5 +1,6 @@
-# Declarations of the C core (csrc/walx.h). No logic: every function here
-# is pure C that never raises, so the whole block is nogil.
+# Declarations of the C core's library (csrc/walx.h; its test hooks are
+# declared in _hooks.pyx). No logic: every function here is pure C that
+# never raises, so the whole block is nogil.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 
@@ -75,12 +76,6 @@ cdef extern from "walx.h" nogil:
     void walx_crc32c_init(int mode)
     const char *walx_crc32c_impl_name()
     uint32_t walx_crc32c_extend(uint32_t crc, const uint8_t *data, size_t n)
-    uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n)
-    int walx_crc32c_hw_available()
-    uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n)
-    int walx_crc32c_fold_width()
-    uint32_t walx_crc32c_fold(uint32_t crc, const uint8_t *data, size_t n)
-    uint32_t walx_crc32c_fold256(uint32_t crc, const uint8_t *data, size_t n)
     uint32_t walx_mask_crc(uint32_t crc)
     bint walx_type_is_recyclable(uint32_t t)
     bint walx_type_sets_kind(uint32_t t)
@@ -100,20 +95,6 @@ cdef extern from "walx.h" nogil:
     int walx_rename(const char *src, const char *dst)
     int walx_unlink(const char *path)
 
-    enum walx_fault_op:
-        WALX_FAULT_OPEN
-        WALX_FAULT_WRITE
-        WALX_FAULT_FDATASYNC
-        WALX_FAULT_FSYNC
-        WALX_FAULT_RENAME
-        WALX_FAULT_UNLINK
-        WALX_FAULT_FTRUNCATE
-        WALX_FAULT_FALLOCATE
-        WALX_FAULT_NOPS
-    void walx_fault_arm(int op, uint64_t nth, int err, int short_write)
-    void walx_fault_disarm()
-    uint64_t walx_fault_calls(int op)
-    uint64_t walx_fault_fired()
     int walx_pread_full(int fd, uint8_t *dst, size_t n, uint64_t offset, size_t *got)
     int walx_sync_fd(int fd, int data_only)
     int walx_sync_dir(const char *dir)
@@ -149,8 +130,10 @@ cdef extern from "walx.h" nogil:
     void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
                            int close_after)
 
-    int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, uint64_t *offset)
-    int walx_writer_add_direct(walx_writer *w, const uint8_t *data, size_t n,
-                               uint64_t *offset)
+    enum:
+        WALX_WRITER_IN_PLACE_MIN
+    size_t walx_framed_size(uint32_t block_offset, int recyclable, size_t n)
+    int walx_writer_add(walx_writer *w, const uint8_t *data, size_t n, int stable,
+                        uint64_t *offset)
     int walx_writer_maybe_flush(walx_writer *w)
     int walx_writer_flush(walx_writer *w)

@@ -2,6 +2,30 @@
 # Test hooks (fault injection, each CRC-32C kernel alone). Tests reach them
 # through walx._testing; nothing else calls them.
 
+cdef extern from "walx_testing.h" nogil:
+    enum walx_fault_op:
+        WALX_FAULT_OPEN
+        WALX_FAULT_WRITE
+        WALX_FAULT_FDATASYNC
+        WALX_FAULT_FSYNC
+        WALX_FAULT_RENAME
+        WALX_FAULT_UNLINK
+        WALX_FAULT_FTRUNCATE
+        WALX_FAULT_FALLOCATE
+        WALX_FAULT_NOPS
+    void walx_fault_arm(int op, uint64_t nth, int err, int short_write)
+    void walx_fault_disarm()
+    uint64_t walx_fault_calls(int op)
+    uint64_t walx_fault_fired()
+
+    uint32_t walx_crc32c_sw(uint32_t crc, const uint8_t *data, size_t n)
+    int walx_crc32c_hw_available()
+    uint32_t walx_crc32c_hw(uint32_t crc, const uint8_t *data, size_t n)
+    int walx_crc32c_fold_width()
+    uint32_t walx_crc32c_fold(uint32_t crc, const uint8_t *data, size_t n)
+    uint32_t walx_crc32c_fold256(uint32_t crc, const uint8_t *data, size_t n)
+
+
 def _crc32c_sw(data, value=0):
     """The portable software CRC-32C, whatever the dispatch chose (for tests)."""
     cdef Py_buffer view

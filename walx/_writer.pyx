@@ -1,15 +1,11 @@
 # Included from _walx.pyx; not a standalone module.
-# LogWriter: frames records (csrc/walx_format.c) and hands them to the OS.
+# LogWriter: appends records through the C writer (csrc/walx_writer.c),
+# which frames them (csrc/walx_frame.c) and hands them to the OS.
 
-# The framing buffer of a write-through writer. Larger records are framed
-# and written in pieces of this size.
+# The framing buffer of a write-through writer. Larger records that are
+# copied (not stable) are framed and written in pieces of this size.
 cdef enum:
     _WRITE_THROUGH_BUFFER = 4 * WALX_BLOCK_SIZE
-    # From this size on, write-through records are not copied (writev);
-    # below it one write(2) from the buffer is cheaper, because the copy
-    # rides along with the CRC pass (walx_crc32c_copy) and writev costs
-    # more in the kernel than write. Measured crossover: 50-60 KiB.
-    _DIRECT_MIN = 56 * 1024
 
 # The user-space buffer is allocated up front; beyond this it would only
 # delay writes and waste memory.
@@ -168,83 +164,30 @@ cdef class LogWriter:
         Raises WalClosedError, WalPoisonedError, TypeError, OSError.
         """
         cdef Py_buffer view
+        cdef walx_qentry rec
         cdef int rc
         cdef uint64_t offset = 0
         if self._st.fd < 0 or self._poison_rc:
             self._check_open()       # raises
+        rec.next = NULL
         if type(data) is bytes:
             # Immutable and kept alive by the caller: no buffer to pin.
-            rc = self._add(<const uint8_t *>PyBytes_AS_STRING(data),
-                           <size_t>PyBytes_GET_SIZE(data), &offset, True)
+            rec.data = <const uint8_t *>PyBytes_AS_STRING(data)
+            rec.len = <size_t>PyBytes_GET_SIZE(data)
+            rc = self._add(&rec, &rec, True, &offset)
         else:
             _get_buffer(data, &view, "data")
             try:
                 # A writable buffer may change during the write (another
                 # thread): it is copied, so its CRC matches what is written.
-                rc = self._add(<const uint8_t *>view.buf, <size_t>view.len, &offset,
-                               view.readonly != 0)
+                rec.data = <const uint8_t *>view.buf
+                rec.len = <size_t>view.len
+                rc = self._add(&rec, &rec, view.readonly != 0, &offset)
             finally:
                 PyBuffer_Release(&view)
         if rc:
             self._fail(rc, "write")
         return offset
-
-    cdef inline int _add(self, const uint8_t *p, size_t n, uint64_t *offset, bint stable):
-        """Frame and append one record; returns 0, -errno or _RC_CLOSED."""
-        cdef int rc
-        if self._st.flush_at > 1 and pthread_mutex_trylock(&self._lock) == 0:
-            # Buffered fast path: no syscall is needed when the framed
-            # record fits below the flush mark, so keep the GIL.
-            if (self._st.fd >= 0 and self._poison_rc == 0
-                    and self._st.buf_len + n + 2 * WALX_RECYCLABLE_HEADER_SIZE * (n // 32000 + 2)
-                    < self._st.flush_at):
-                rc = walx_writer_add(&self._st, p, n, offset)
-                pthread_mutex_unlock(&self._lock)
-                return rc
-            pthread_mutex_unlock(&self._lock)
-        if n < _DIRECT_MIN and _only_python_thread():
-            # A write of at most one buffer, and no other thread: nobody to
-            # hand the GIL to, and nobody who could hold self._lock (every
-            # caller is a Python thread, and a finished one holds nothing).
-            return self._add_locked(p, n, offset, stable)
-        with nogil:
-            rc = self._add_nogil(p, n, offset, stable)
-        return rc
-
-    cdef inline int _unusable_locked(self) noexcept nogil:
-        """_RC_CLOSED, the poison -errno, or 0. REQUIRES: self._lock held."""
-        if self._st.fd < 0:
-            return _RC_CLOSED
-        return self._poison_rc
-
-    cdef int _add_nogil(self, const uint8_t *data, size_t n, uint64_t *offset,
-                        bint stable) noexcept nogil:
-        cdef int rc
-        pthread_mutex_lock(&self._lock)
-        rc = self._add_locked(data, n, offset, stable)
-        pthread_mutex_unlock(&self._lock)
-        return rc
-
-    cdef inline int _add_locked(self, const uint8_t *data, size_t n,
-                                uint64_t *offset, bint stable) noexcept nogil:
-        """_add_nogil's work. `stable`: the bytes cannot change meanwhile
-        (bytes, read-only buffers). REQUIRES: self._lock held, or no other
-        thread."""
-        cdef int rc = self._unusable_locked()
-        if rc == 0:
-            rc = 1
-            if self._st.flush_at == 1 and n >= _DIRECT_MIN and stable:
-                # Write-through of a larger record: writev the payload in
-                # place instead of copying it into the buffer (its CRC was
-                # computed over the same bytes, which cannot change).
-                rc = walx_writer_add_direct(&self._st, data, n, offset)
-            if rc == 1:
-                rc = walx_writer_add(&self._st, data, n, offset)
-                if rc == 0:
-                    rc = walx_writer_maybe_flush(&self._st)
-            if rc < 0:
-                self._poison_rc = rc
-        return rc
 
     def add_records(self, records):
         """Append many records in one call (one write when they fit the buffer).
@@ -252,7 +195,8 @@ cdef class LogWriter:
         Returns the number of records written. Raises as add_record.
         """
         cdef int rc = 0
-        cdef Py_ssize_t count = 0
+        cdef uint64_t offset = 0
+        cdef bint stable = True
         self._check_open()
         if isinstance(records, (bytes, bytearray, memoryview, str)):
             raise TypeError("records must be an iterable of bytes-like objects, "
@@ -274,58 +218,126 @@ cdef class LogWriter:
                 raise TypeError(f"records[{i}] must be a bytes-like object, "
                                 f"not {type(item).__name__}") from None
         cdef const uint8_t[::1] mv
-        cdef Py_ssize_t n = len(views)
-        cdef const uint8_t **ptrs = <const uint8_t **>PyMem_Malloc((n + 1) * sizeof(uint8_t *))
-        cdef size_t *lens = <size_t *>PyMem_Malloc((n + 1) * sizeof(size_t))
+        cdef Py_ssize_t j, n = len(views)
+        if n == 0:
+            return 0
+        cdef walx_qentry *recs = <walx_qentry *>PyMem_Malloc(n * sizeof(walx_qentry))
+        if recs == NULL:
+            raise MemoryError()
         try:
-            if ptrs == NULL or lens == NULL:
-                raise MemoryError()
             # The views in `views` keep every buffer pinned until the end.
-            for i, v in enumerate(views):
+            for j in range(n):
+                v = views[j]
+                stable = stable and v.readonly
                 mv = v
-                lens[i] = mv.shape[0]
-                ptrs[i] = &mv[0] if mv.shape[0] else <const uint8_t *>""
-            if _only_python_thread():
-                rc = self._add_many(ptrs, lens, n, &count)
-            else:
-                # Filling the buffer writes it: no GIL around write(2).
-                with nogil:
-                    rc = self._add_many(ptrs, lens, n, &count)
+                recs[j].data = &mv[0] if mv.shape[0] else NULL
+                recs[j].len = <size_t>mv.shape[0]
+                recs[j].next = &recs[j + 1] if j + 1 < n else NULL
+            rc = self._add(recs, &recs[n - 1], stable, &offset)
         finally:
-            PyMem_Free(ptrs)
-            PyMem_Free(lens)
+            PyMem_Free(recs)
         if rc:
             self._fail(rc, "write")
-        return count
+        return n
 
-    cdef int _add_many(self, const uint8_t **ptrs, const size_t *lens, Py_ssize_t n,
-                       Py_ssize_t *count) noexcept nogil:
-        """Frame records ptrs[i], lens[i] in order and flush as add_record
-        does; *count is how many were framed. Returns 0, -errno or
-        _RC_CLOSED."""
+    cdef int _add(self, walx_qentry *first, walx_qentry *last, bint stable,
+                  uint64_t *offset) noexcept:
+        """The Python side's way into the one append path (_append_locked),
+        keeping the GIL when that stalls nobody, else releasing it. The GIL
+        is never held while waiting for self._lock (only while trying it).
+        Returns 0, -errno or _RC_CLOSED. REQUIRES: the GIL held."""
         cdef int rc
-        cdef uint64_t offset = 0
-        cdef Py_ssize_t i
-        pthread_mutex_lock(&self._lock)
-        rc = self._unusable_locked()
-        if rc == 0:
-            for i in range(n):
-                rc = walx_writer_add(&self._st, ptrs[i], lens[i], &offset)
-                if rc:
-                    break
-                count[0] += 1
-            rc = self._flush_due_locked(rc)
-        pthread_mutex_unlock(&self._lock)
+        if self._st.flush_at == 1:
+            if _only_python_thread() and self._one_write(first, last):
+                # No other Python thread: none to hand the GIL to (releasing
+                # it around a page-cache write(2) costs ~10% of a small
+                # append) and none that can hold self._lock (every holder
+                # is a Python thread inside a LogWriter method).
+                return self._append_locked(first, last, stable, offset)
+        elif pthread_mutex_trylock(&self._lock) == 0:
+            if self._below_flush_mark_locked(first, last):
+                # Buffered, and no syscall is needed: keep the GIL.
+                rc = self._append_locked(first, last, stable, offset)
+                pthread_mutex_unlock(&self._lock)
+                return rc
+            pthread_mutex_unlock(&self._lock)
+        with nogil:
+            pthread_mutex_lock(&self._lock)
+            rc = self._append_locked(first, last, stable, offset)
+            pthread_mutex_unlock(&self._lock)
         return rc
 
-    cdef inline int _flush_due_locked(self, int rc) noexcept nogil:
-        """After framing that returned `rc`: hand the buffer over when it
-        reached flush_at; a failure poisons. REQUIRES: self._lock held."""
+    cdef inline bint _one_write(self, walx_qentry *first, walx_qentry *last) noexcept nogil:
+        """Write-through: True when first..last are framed into the buffer
+        and handed over with one write(2), none written in place.
+        REQUIRES: self._lock held, or no other Python thread."""
+        if first == last:
+            # One record below the in-place size spans at most three
+            # blocks: framed, it fits the write-through buffer.
+            return first.len < WALX_WRITER_IN_PLACE_MIN
+        return (self._framed_size_locked(first, last, WALX_WRITER_IN_PLACE_MIN)
+                < WALX_WRITER_IN_PLACE_MIN)
+
+    cdef inline bint _below_flush_mark_locked(self, walx_qentry *first,
+                                              walx_qentry *last) noexcept nogil:
+        """Buffered: True when first..last, framed, leave the buffer below
+        flush_at, so appending them makes no syscall. REQUIRES: self._lock
+        held."""
+        if self._st.buf_len >= self._st.flush_at:
+            return False
+        cdef size_t room = self._st.flush_at - self._st.buf_len
+        return self._framed_size_locked(first, last, room) < room
+
+    cdef size_t _framed_size_locked(self, walx_qentry *first, walx_qentry *last,
+                                    size_t limit) noexcept nogil:
+        """The bytes first..last take framed from the current block offset,
+        or `limit` when that is more. REQUIRES: self._lock held."""
+        cdef size_t total = 0, k
+        cdef uint32_t off = self._st.block_offset
+        cdef walx_qentry *e = first
+        while True:
+            k = walx_framed_size(off, self._st.recyclable, e.len)
+            if k >= limit - total:
+                return limit
+            total += k
+            off = <uint32_t>((off + k) % WALX_BLOCK_SIZE)
+            if e == last:
+                return total
+            e = e.next
+
+    cdef int _append_locked(self, walx_qentry *first, walx_qentry *last, bint stable,
+                            uint64_t *offset) noexcept nogil:
+        """THE append path, for add_record, add_records and the manager's
+        group commit alike: frames the records first..last (linked by
+        .next) in order, then hands the buffer to the OS once it reached
+        flush_at (write-through: always). *offset is the first record's
+        start. `stable`: the bytes cannot change meanwhile (bytes, read-only
+        buffers), so large ones may be written in place. Returns 0, -errno
+        (the writer is then poisoned: how much reached the file is unknown)
+        or _RC_CLOSED. REQUIRES: self._lock held, or no other Python thread
+        (see _add); with or without the GIL."""
+        cdef uint64_t ignored = 0
+        cdef walx_qentry *e = first
+        cdef int rc = self._unusable_locked()
+        if rc:
+            return rc
+        while True:
+            rc = walx_writer_add(&self._st, e.data, e.len, stable,
+                                 offset if e == first else &ignored)
+            if rc or e == last:
+                break
+            e = e.next
         if rc == 0:
             rc = walx_writer_maybe_flush(&self._st)
         if rc < 0:
             self._poison_rc = rc
         return rc
+
+    cdef inline int _unusable_locked(self) noexcept nogil:
+        """_RC_CLOSED, the poison -errno, or 0. REQUIRES: self._lock held."""
+        if self._st.fd < 0:
+            return _RC_CLOSED
+        return self._poison_rc
 
     def flush(self):
         """Hand buffered bytes to the OS (no-op when buffer_size == 0)."""
@@ -390,20 +402,14 @@ cdef class LogWriter:
         return rc
 
     cdef int _add_entries_nogil(self, walx_qentry *first, walx_qentry *last) noexcept nogil:
-        """Frame the records of first..last and hand them to the OS in as few
-        writes as the buffer allows. Returns 0, -errno (poisons) or _RC_CLOSED."""
-        cdef int rc = 0
+        """The manager's group commit: append the records of first..last
+        (whose bytes its callers keep alive and unchanged) through the one
+        append path, in as few writes as the buffer allows. Returns 0,
+        -errno (poisons) or _RC_CLOSED. REQUIRES: the GIL released."""
+        cdef int rc
         cdef uint64_t offset = 0
-        cdef walx_qentry *e = first
         pthread_mutex_lock(&self._lock)
-        rc = self._unusable_locked()
-        if rc == 0:
-            while True:
-                rc = walx_writer_add(&self._st, e.data, e.len, &offset)
-                if rc or e == last:
-                    break
-                e = e.next
-            rc = self._flush_due_locked(rc)
+        rc = self._append_locked(first, last, True, &offset)
         pthread_mutex_unlock(&self._lock)
         return rc
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 the walx authors
  *
- * Standalone tests of the pure C core (csrc/walx_crc32c.c, walx_format.c,
- * walx_io.c), without Python. ci/c_sanitizers.sh builds this file with
+ * Standalone tests of the pure C core (csrc/walx_crc32c.c, walx_frame.c,
+ * walx_parse.c, walx_writer.c, walx_io.c, walx_testing.c), without Python. ci/c_sanitizers.sh builds this file with
  * strict warnings plus ASan/UBSan and runs it. Buffers handed to the parser
  * are allocated at their exact size, so any read past `avail` is an ASan
  * error. The last line of output is "N passed, M failed" (a CI parser reads
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "walx.h"
+#include "walx_testing.h"
 
 #define BLOCK ((size_t)WALX_BLOCK_SIZE)
 
@@ -282,10 +283,11 @@ static void test_fixed32(void) {
 static size_t frame_into(uint32_t *boff, int recyclable, uint32_t log_number,
                          const uint8_t *payload, size_t n, uint8_t *out, size_t cap,
                          int *complete) {
-    size_t done = 0;
-    int started = 0;
-    size_t w = walx_frame_some(boff, recyclable, log_number, payload, n, &done, &started, out, cap);
-    *complete = started && done == n;
+    walx_framer f;
+    walx_framer_init(&f, *boff, recyclable, log_number, payload, n);
+    size_t w = walx_frame_emit(&f, out, cap);
+    *complete = walx_framer_done(&f);
+    *boff = f.block_offset;
     return w;
 }
 
@@ -369,6 +371,108 @@ static void test_frame_vectors_from_format_md(void) {
                     "recyclable record after the trailer");
 }
 
+/* Gathers what walx_frame_emit_iov describes, `per_call` fragments at a
+ * time, into a fresh buffer of exactly `len` bytes. */
+static size_t gather_iov(size_t start, int recyclable, uint32_t log_number,
+                         const uint8_t *payload, size_t n, size_t per_call, uint8_t *dst,
+                         size_t len) {
+    uint8_t headers[3 * WALX_RECYCLABLE_HEADER_SIZE];
+    struct iovec iov[WALX_FRAME_IOV_MAX(3)];
+    walx_framer f;
+    walx_framer_init(&f, (uint32_t)start, recyclable, log_number, payload, n);
+    size_t w = 0;
+    while (!walx_framer_done(&f)) {
+        int cnt = 0;
+        size_t bytes = walx_frame_emit_iov(&f, headers, iov, per_call, &cnt);
+        size_t sum = 0;
+        CHECK(cnt >= 1 && (size_t)cnt <= WALX_FRAME_IOV_MAX(per_call), "iovcnt %d", cnt);
+        for (int i = 0; i < cnt; i++) {
+            CHECK(iov[i].iov_len > 0, "empty iovec entry %d", i);
+            CHECK(w + iov[i].iov_len <= len, "iovec overruns the record");
+            if (w + iov[i].iov_len > len)
+                return w;
+            memcpy(dst + w, iov[i].iov_base, iov[i].iov_len);
+            w += iov[i].iov_len;
+            sum += iov[i].iov_len;
+        }
+        CHECK(sum == bytes, "iovec covers %zu bytes, emit said %zu", sum, bytes);
+    }
+    CHECK(f.block_offset == (start + len) % BLOCK, "iov block_offset");
+    return w;
+}
+
+/* The iovec emitter gives the bytes of the buffer emitter, cut into calls
+ * of any number of fragments. */
+static void check_iov_equals_buffer(size_t start, int recyclable, uint32_t log_number,
+                                    const uint8_t *payload, size_t n, const uint8_t *want,
+                                    size_t len) {
+    uint8_t *got = xmalloc(len);
+    for (size_t per_call = 1; per_call <= 3; per_call++) {
+        size_t w = gather_iov(start, recyclable, log_number, payload, n, per_call, got, len);
+        CHECK(w == len && memcmp(got, want, len) == 0,
+              "iovec framing differs (start %zu, n %zu, %zu per call)", start, n, per_call);
+    }
+    free(got);
+}
+
+/* Frames n bytes of zeros from `start` with both emitters and returns the
+ * type bytes of its fragments in types[] (the number of fragments). */
+static int fragment_types(size_t start, int recyclable, size_t n, uint32_t *types, int max) {
+    uint8_t *payload = xmalloc(n);
+    memset(payload, 0, n);
+    size_t cap = frame_bound(n);
+    uint8_t *out = xmalloc(cap), *gathered = xmalloc(cap);
+    int complete, count = 0;
+    uint32_t boff = (uint32_t)start;
+    size_t len = frame_into(&boff, recyclable, 3, payload, n, out, cap, &complete);
+    size_t got = gather_iov(start, recyclable, 3, payload, n, 1, gathered, len);
+    CHECK(complete && got == len && memcmp(out, gathered, len) == 0, "emitters differ");
+    const size_t hs = header_size(recyclable);
+    for (size_t pos = 0; pos < len && count < max;) {
+        size_t block_left = BLOCK - (start + pos) % BLOCK;
+        if (block_left < hs) {
+            pos += block_left;
+            continue;
+        }
+        types[count++] = out[pos + 6];
+        pos += hs + ((size_t)out[pos + 4] | (size_t)out[pos + 5] << 8);
+    }
+    free(out);
+    free(gathered);
+    free(payload);
+    return count;
+}
+
+/* Type choice where a record meets block boundaries (docs/format.md). */
+static void test_frame_types_at_block_boundaries(void) {
+    for (int recyclable = 0; recyclable <= 1; recyclable++) {
+        const size_t hs = header_size(recyclable);
+        const uint32_t base = recyclable ? WALX_RECYCLABLE_FULL - WALX_FULL : 0;
+        uint32_t t[8];
+        /* A record that fills its block exactly is one FULL. */
+        CHECK(fragment_types(0, recyclable, BLOCK - hs, t, 8) == 1 && t[0] == WALX_FULL + base,
+              "a block-filling record is FULL");
+        /* One byte more: FIRST then a one-byte LAST. */
+        CHECK(fragment_types(0, recyclable, BLOCK - hs + 1, t, 8) == 2 &&
+                  t[0] == WALX_FIRST + base && t[1] == WALX_LAST + base,
+              "FIRST, LAST");
+        /* Over three blocks: FIRST, MIDDLE, LAST. */
+        CHECK(fragment_types(0, recyclable, 2 * BLOCK, t, 8) == 3 && t[0] == WALX_FIRST + base &&
+                  t[1] == WALX_MIDDLE + base && t[2] == WALX_LAST + base,
+              "FIRST, MIDDLE, LAST");
+        /* Exactly a header left: a zero-length FIRST closes the block. */
+        CHECK(fragment_types(BLOCK - hs, recyclable, 5, t, 8) == 2 && t[0] == WALX_FIRST + base &&
+                  t[1] == WALX_LAST + base,
+              "zero-length FIRST at a block end");
+        /* One byte short of a header: trailer, then one FULL. */
+        CHECK(fragment_types(BLOCK - hs + 1, recyclable, 5, t, 8) == 1 && t[0] == WALX_FULL + base,
+              "FULL after a trailer");
+        /* An empty record is one FULL wherever it starts. */
+        CHECK(fragment_types(BLOCK - hs, recyclable, 0, t, 8) == 1 && t[0] == WALX_FULL + base,
+              "an empty record is FULL");
+    }
+}
+
 static uint32_t expected_type(int first, int last, int recyclable) {
     uint32_t t = first && last ? WALX_FULL : first ? WALX_FIRST : last ? WALX_LAST : WALX_MIDDLE;
     return recyclable ? t + (WALX_RECYCLABLE_FULL - WALX_FULL) : t;
@@ -430,6 +534,10 @@ static void round_trip(size_t start, int recyclable, size_t n, int chunked) {
     CHECK(boff == (start + len) % BLOCK, "block_offset %u after %zu bytes from %zu",
           (unsigned)boff, len, start);
     check_framed_record(out, len, start, recyclable, log_number, payload, n);
+    CHECK(walx_framed_size((uint32_t)start, recyclable, n) == len,
+          "framed_size %zu, emitted %zu (start %zu, n %zu)",
+          walx_framed_size((uint32_t)start, recyclable, n), len, start, n);
+    check_iov_equals_buffer(start, recyclable, log_number, payload, n, out, len);
 
     /* An exact-size buffer is enough; one byte less is not (and is never
      * overrun). */
@@ -449,21 +557,21 @@ static void round_trip(size_t start, int recyclable, size_t n, int chunked) {
     if (chunked) {
         /* Framing in pieces of random capacity yields the same bytes. */
         uint8_t *pieces = xmalloc(len);
-        size_t done = 0, w = 0;
-        int started = 0, stalls = 0;
-        boff = (uint32_t)start;
-        while ((!started || done < n) && w < len && stalls < 1000) {
+        size_t w = 0;
+        int stalls = 0;
+        walx_framer f;
+        walx_framer_init(&f, (uint32_t)start, recyclable, log_number, payload, n);
+        while (!walx_framer_done(&f) && w < len && stalls < 1000) {
             size_t cap = 1 + rnd_below(3 * BLOCK / 2);
             if (cap > len - w)
                 cap = len - w;
-            size_t k = walx_frame_some(&boff, recyclable, log_number, payload, n, &done,
-                                       &started, pieces + w, cap);
+            size_t k = walx_frame_emit(&f, pieces + w, cap);
             stalls += k == 0;
             w += k;
         }
-        CHECK(started && done == n && w == len, "chunked framing: %zu of %zu bytes", w, len);
+        CHECK(walx_framer_done(&f) && w == len, "chunked framing: %zu of %zu bytes", w, len);
         CHECK(w != len || memcmp(pieces, out, len) == 0, "chunked framing differs");
-        CHECK(boff == (start + len) % BLOCK, "chunked block_offset");
+        CHECK(f.block_offset == (start + len) % BLOCK, "chunked block_offset");
         free(pieces);
     }
     free(out);
@@ -838,6 +946,24 @@ static void path_in_tmp(char *out, size_t cap, const char *name) {
     snprintf(out, cap, "%s/%s", tmp_dir, name);
 }
 
+/* A writer on `fd` at offset 0 with a WALX_WRITER_MIN_BUFFER buffer (free
+ * w->buf afterwards). */
+static void writer_init(walx_writer *w, int fd, size_t flush_at) {
+    memset(w, 0, sizeof *w);
+    w->fd = fd;
+    w->buf_cap = WALX_WRITER_MIN_BUFFER;
+    w->buf = xmalloc(w->buf_cap);
+    w->flush_at = flush_at;
+}
+
+static int fstat_size(int fd, uint64_t *size) {
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
 static uint8_t *read_file(const char *path, size_t *len) {
     int fd = -1;
     uint64_t size = 0;
@@ -847,8 +973,8 @@ static uint8_t *read_file(const char *path, size_t *len) {
         return NULL;
     uint8_t *p = xmalloc((size_t)size);
     size_t got = 0;
-    rc = walx_read_full(fd, p, (size_t)size, &got);
-    CHECK(rc == 0 && got == size, "read_full: rc %d, %zu of %zu", rc, got, (size_t)size);
+    rc = walx_pread_full(fd, p, (size_t)size, 0, &got);
+    CHECK(rc == 0 && got == size, "pread_full: rc %d, %zu of %zu", rc, got, (size_t)size);
     walx_close(fd);
     *len = got;
     return p;
@@ -897,7 +1023,7 @@ static size_t writer_size(size_t i, size_t hs) {
 }
 
 static void write_log(const char *path, int recyclable, uint32_t log_number, size_t flush_at,
-                      size_t first, size_t count, expected_log *e) {
+                      int stable, size_t first, size_t count, expected_log *e) {
     int fd = -1;
     uint64_t size = 0;
     int rc = walx_open_append(path, &fd, &size);
@@ -906,20 +1032,16 @@ static void write_log(const char *path, int recyclable, uint32_t log_number, siz
         return;
     CHECK(size == e->len, "existing size %zu, want %zu", (size_t)size, e->len);
     walx_writer w;
-    memset(&w, 0, sizeof w);
-    w.fd = fd;
+    writer_init(&w, fd, flush_at);
     w.recyclable = recyclable;
     w.log_number = log_number;
     w.block_offset = (uint32_t)(size % BLOCK); /* reopening continues the layout */
     w.size = size;
-    w.buf_cap = WALX_WRITER_MIN_BUFFER;
-    w.buf = xmalloc(w.buf_cap);
-    w.flush_at = flush_at;
     for (size_t i = first; i < first + count; i++) {
         size_t n = writer_size(i, header_size(recyclable));
         uint8_t *payload = random_bytes(n);
         uint64_t offset = 0;
-        rc = walx_writer_add(&w, payload, n, &offset);
+        rc = walx_writer_add(&w, payload, n, stable, &offset);
         CHECK(rc == 0, "writer_add: %d", rc);
         if (rc == 0)
             rc = walx_writer_maybe_flush(&w);
@@ -941,7 +1063,7 @@ static void write_log(const char *path, int recyclable, uint32_t log_number, siz
     CHECK(walx_sync_fd(fd, 1) == 0, "fdatasync");
     CHECK(walx_sync_fd(fd, 0) == 0, "fsync");
     uint64_t st_size = 0;
-    CHECK(walx_fstat_size(fd, &st_size) == 0 && st_size == e->len, "file size %llu, want %zu",
+    CHECK(fstat_size(fd, &st_size) == 0 && st_size == e->len, "file size %llu, want %zu",
           (unsigned long long)st_size, e->len);
     CHECK(walx_close(fd) == 0, "close");
     free(w.buf);
@@ -949,16 +1071,19 @@ static void write_log(const char *path, int recyclable, uint32_t log_number, siz
 
 static void test_writer_to_file(void) {
     char path[4200];
-    for (int recyclable = 0; recyclable <= 1; recyclable++) {
-        for (int buffered = 0; buffered <= 1; buffered++) {
+    for (int cell = 0; cell < 8; cell++) {
+        /* Stable records from WALX_WRITER_IN_PLACE_MIN on are written in
+         * place when write-through; every other cell copies. */
+        int recyclable = cell & 1, buffered = (cell >> 1) & 1, stable = cell >> 2;
+        {
             char name[64];
-            snprintf(name, sizeof name, "%06d.log", 10 + 2 * recyclable + buffered);
+            snprintf(name, sizeof name, "%06d.log", 10 + cell);
             path_in_tmp(path, sizeof path, name);
             expected_log e = {NULL, 0, 0, 0};
             size_t flush_at = buffered ? 16384 : 1;
             /* Write, close, reopen for append, write more. */
-            write_log(path, recyclable, 42, flush_at, 0, 15, &e);
-            write_log(path, recyclable, 42, flush_at, 15, 20, &e);
+            write_log(path, recyclable, 42, flush_at, stable, 0, 15, &e);
+            write_log(path, recyclable, 42, flush_at, stable, 15, 20, &e);
             size_t len = 0;
             uint8_t *got = read_file(path, &len);
             if (got) {
@@ -984,6 +1109,48 @@ static void test_writer_to_file(void) {
     }
 }
 
+/* A write-through batch: a record copied into the buffer, then a stable
+ * record large enough to go in place. The buffered bytes go first in the
+ * same writev; a short write and EINTR in that path are carried on, EIO is
+ * returned. */
+static void test_writer_in_place_after_buffered_bytes(void) {
+    char path[4200];
+    path_in_tmp(path, sizeof path, "in_place.log");
+    int fd = -1;
+    CHECK(walx_create_new(path, &fd) == 0, "create");
+    walx_writer w;
+    writer_init(&w, fd, 1);
+    expected_log e = {NULL, 0, 0, 0};
+    const size_t big = WALX_WRITER_IN_PLACE_MIN + 40000;
+    uint8_t *payload = random_bytes(big);
+    uint64_t off = 0;
+    for (int round = 0; round < 3; round++) {
+        if (round == 1)
+            walx_fault_arm(WALX_FAULT_WRITE, 1, 0, 1);
+        if (round == 2)
+            walx_fault_arm(WALX_FAULT_WRITE, 1, EINTR, 0);
+        CHECK(walx_writer_add(&w, payload, 100, 0, &off) == 0 && w.buf_len > 0, "copied");
+        CHECK(off == expect_record(&e, 0, 0, payload, 100), "offset of the copied record");
+        CHECK(walx_writer_add(&w, payload, big, 1, &off) == 0 && w.buf_len == 0, "in place");
+        CHECK(off == expect_record(&e, 0, 0, payload, big), "offset of the in-place record");
+        CHECK(round == 0 || walx_fault_fired() == 1, "fault %d not delivered", round);
+        walx_fault_disarm();
+    }
+    walx_fault_arm(WALX_FAULT_WRITE, 1, EIO, 0);
+    CHECK(walx_writer_add(&w, payload, big, 1, &off) == -EIO, "EIO returned");
+    walx_fault_disarm();
+    walx_close(fd);
+    size_t len = 0;
+    uint8_t *got = read_file(path, &len);
+    if (got)
+        check_bytes(got, len, e.data, e.len, "in-place file");
+    free(got);
+    free(e.data);
+    free(payload);
+    free(w.buf);
+    unlink(path);
+}
+
 static void test_io_errors(void) {
     char path[4200], missing[4200];
     int fd = -1, fd2 = -1;
@@ -1000,10 +1167,10 @@ static void test_io_errors(void) {
     CHECK(walx_close(fd) == 0, "close");
     CHECK(walx_create_new(path, &fd2) == -EEXIST, "create_new of a non-empty file");
     CHECK(walx_open_append(path, &fd, &size) == 0 && size == 1, "open_append size");
-    CHECK(walx_ftruncate(fd, 0) == 0 && walx_fstat_size(fd, &size) == 0 && size == 0, "ftruncate");
+    CHECK(walx_ftruncate(fd, 0) == 0 && fstat_size(fd, &size) == 0 && size == 0, "ftruncate");
     int rc = walx_fallocate(fd, 1 << 20);
     CHECK(rc == 0 || rc == -EOPNOTSUPP, "fallocate: %d", rc);
-    CHECK(walx_fstat_size(fd, &size) == 0 && (size == 0 || size == 1 << 20),
+    CHECK(fstat_size(fd, &size) == 0 && (size == 0 || size == 1 << 20),
           "size after fallocate: %llu", (unsigned long long)size);
     walx_close(fd);
     CHECK(walx_sync_dir(tmp_dir) == 0, "sync_dir");
@@ -1037,13 +1204,9 @@ static void test_io_errors(void) {
     if (full >= 0) {
         CHECK(walx_write_all(full, (const uint8_t *)"abc", 3) == -ENOSPC, "write to /dev/full");
         walx_writer w;
-        memset(&w, 0, sizeof w);
-        w.fd = full;
-        w.buf_cap = WALX_WRITER_MIN_BUFFER;
-        w.buf = xmalloc(w.buf_cap);
-        w.flush_at = 1;
+        writer_init(&w, full, 1);
         uint64_t off;
-        CHECK(walx_writer_add(&w, (const uint8_t *)"abc", 3, &off) == 0, "add buffers");
+        CHECK(walx_writer_add(&w, (const uint8_t *)"abc", 3, 1, &off) == 0, "add buffers");
         CHECK(walx_writer_maybe_flush(&w) == -ENOSPC, "flush to /dev/full");
         CHECK(w.buf_len == 10, "a failed flush keeps the buffer");
         free(w.buf);
@@ -1105,9 +1268,8 @@ static void test_io_fault_injection(void) {
 /* Lengths near SIZE_MAX must not wrap the framing arithmetic, and an empty
  * record may come as (NULL, 0). */
 static void test_frame_huge_and_null(void) {
-    uint8_t headers[8 * WALX_RECYCLABLE_HEADER_SIZE];
-    size_t frag_len[8], pad = 0;
     static const uint8_t one = 1;
+    uint8_t small[8];
     for (int recyclable = 0; recyclable <= 1; recyclable++) {
         uint32_t offsets[] = {0, 100, WALX_BLOCK_SIZE - 11, WALX_BLOCK_SIZE - 7,
                               WALX_BLOCK_SIZE - 1};
@@ -1115,14 +1277,19 @@ static void test_frame_huge_and_null(void) {
             uint32_t off = offsets[i];
             size_t huge[] = {SIZE_MAX, SIZE_MAX - 5, SIZE_MAX / 2, (size_t)1 << 40};
             for (size_t j = 0; j < sizeof huge / sizeof huge[0]; j++) {
-                uint32_t o = off;
-                /* More than 8 fragments: nothing planned, nothing read. */
-                CHECK(walx_frame_plan(&o, recyclable, 7, &one, huge[j], &pad, headers,
-                                      frag_len, 8) == 0 && o == off,
-                      "frame_plan of %zu bytes at %u", huge[j], off);
+                size_t size = walx_framed_size(off, recyclable, huge[j]);
+                CHECK(size > huge[j] || size == SIZE_MAX, "framed_size of %zu bytes at %u: %zu",
+                      huge[j], off, size);
+                /* No fragment with payload fits 8 bytes:
+                 * nothing of the payload is read (ASan: it is one byte). */
+                walx_framer f;
+                walx_framer_init(&f, off, recyclable, 7, &one, huge[j]);
+                size_t k = walx_frame_emit(&f, small, sizeof small);
+                CHECK(k <= sizeof small && f.done == 0, "emit of %zu bytes at %u", huge[j], off);
             }
         }
     }
+    CHECK(walx_framed_size(0, 0, SIZE_MAX) == SIZE_MAX, "framed_size saturates");
     uint8_t buf[WALX_WRITER_MIN_BUFFER];
     walx_writer w;
     memset(&w, 0, sizeof w);
@@ -1131,12 +1298,21 @@ static void test_frame_huge_and_null(void) {
     w.buf_cap = sizeof buf;
     w.flush_at = sizeof buf;
     uint64_t off = 1;
-    CHECK(walx_writer_add(&w, NULL, 0, &off) == 0 && off == 0 && w.buf_len == 7,
+    CHECK(walx_writer_add(&w, NULL, 0, 1, &off) == 0 && off == 0 && w.buf_len == 7,
           "empty record as (NULL, 0)");
     walx_physical ph;
     CHECK(walx_parse_physical(buf, WALX_BLOCK_SIZE, w.buf_len, 0, 1, &ph) == WALX_PARSE_OK &&
               ph.type == WALX_FULL && ph.length == 0,
           "the empty record parses");
+    /* The iovec emitter: one header entry, no payload entry. */
+    uint8_t header[WALX_HEADER_SIZE];
+    struct iovec iov[WALX_FRAME_IOV_MAX(1)];
+    int cnt = 0;
+    walx_framer f;
+    walx_framer_init(&f, 0, 0, 0, NULL, 0);
+    CHECK(walx_frame_emit_iov(&f, header, iov, 1, &cnt) == 7 && cnt == 1 &&
+              walx_framer_done(&f) && memcmp(header, buf, 7) == 0,
+          "empty record through the iovec emitter");
 }
 
 int main(void) {
@@ -1162,6 +1338,7 @@ int main(void) {
     RUN(test_crc_mask_round_trip);
     RUN(test_fixed32);
     RUN(test_frame_vectors_from_format_md);
+    RUN(test_frame_types_at_block_boundaries);
     RUN(test_frame_parse_round_trip_every_offset);
     RUN(test_frame_random_sizes_round_trip);
     RUN(test_parse_statuses);
@@ -1169,6 +1346,7 @@ int main(void) {
     RUN(test_parse_random_garbage);
     RUN(test_parse_walk_random_files);
     RUN(test_writer_to_file);
+    RUN(test_writer_in_place_after_buffered_bytes);
     RUN(test_frame_huge_and_null);
     RUN(test_io_errors);
     RUN(test_io_fault_injection);
