@@ -150,7 +150,7 @@ cdef class LogWriter:
         if rc == 0:
             return 0
         if self._poison_rc == 0 or self._poison_exc is None:
-            exc = OSError(-rc, f"{what} failed: {os.strerror(-rc)}", self._path)
+            exc = _os_error(rc, self._path, what)
             self._poison_rc = rc
             self._poison_exc = exc
             raise exc
