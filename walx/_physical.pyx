@@ -1,0 +1,295 @@
+# Included from _walx.pyx; not a standalone module.
+# PhysicalRecords: the physical layer of a log, one walx_parse_physical()
+# result at a time, for tools (`walx stats`). It reports what the parser
+# sees and decides nothing: what damage means is LogReader's policy
+# (docs/format.md, "Reading").
+
+import mmap
+
+_PHYSICAL_STATUS = {
+    WALX_PARSE_OK: "ok",
+    WALX_PARSE_EOF: "end",
+    WALX_PARSE_TRAILER: "trailer",
+    WALX_PARSE_ZERO_FILL: "zero_fill",
+    WALX_PARSE_TRUNCATED_HEADER: "truncated_header",
+    WALX_PARSE_TRUNCATED_PAYLOAD: "truncated_payload",
+    WALX_PARSE_BAD_LENGTH: "bad_length",
+    WALX_PARSE_BAD_CRC: "bad_crc",
+}
+_META_TYPE_NAMES = {
+    WALX_SET_COMPRESSION: "COMPRESSION",
+    WALX_TIMESTAMP_SIZE: "TIMESTAMP_SIZE",
+    WALX_RECYCLABLE_TIMESTAMP_SIZE: "RECYCLABLE_TIMESTAMP_SIZE",
+    WALX_PREDECESSOR_INFO: "PREDECESSOR_WAL_INFO",
+    WALX_RECYCLABLE_PREDECESSOR_INFO: "RECYCLABLE_PREDECESSOR_WAL_INFO",
+}
+
+
+def record_type_name(t):
+    """A readable name for a physical record type byte."""
+    if WALX_FULL <= t <= WALX_RECYCLABLE_LAST:
+        return RecordType(t).name
+    name = _META_TYPE_NAMES.get(t)
+    if name is not None:
+        return name
+    return f"IGNORABLE_{t}" if t & WALX_IGNORABLE_BIT else f"UNKNOWN_{t}"
+
+
+@cython.final
+cdef class PhysicalRecord:
+    """One physical record, or one span the parser skipped or found damaged.
+
+    ``status`` is "ok" (an intact record), "old_log" (an intact recyclable
+    record of another log number: bytes of the file's previous use),
+    "trailer" (block-end padding), "zero_fill" (type 0, length 0: never
+    written, up to the block end), "end" (zeros too short for a header at
+    the end of the data) or a damage status ("truncated_header",
+    "truncated_payload", "bad_length", "bad_crc") whose ``reason`` is the
+    text LogReader reports for it. ``size`` is the bytes it covers; the
+    next one starts at ``offset + size``. ``type``, ``length`` (payload
+    bytes) and ``header_size`` are set when the header could be read,
+    ``log_number`` for recyclable headers only.
+    """
+    cdef readonly uint64_t offset
+    cdef readonly uint64_t size
+    cdef readonly str status
+    cdef readonly str reason
+    cdef readonly object type
+    cdef readonly uint32_t length
+    cdef readonly uint32_t header_size
+    cdef readonly object log_number
+
+    @property
+    def type_name(self):
+        return None if self.type is None else record_type_name(self.type)
+
+    @property
+    def damaged(self):
+        return self.reason is not None
+
+    def __repr__(self):
+        head = f"<walx.PhysicalRecord offset={self.offset} size={self.size} {self.status}"
+        if self.type is not None:
+            head += f" {self.type_name} length={self.length}"
+        if self.log_number is not None:
+            head += f" log={self.log_number}"
+        return head + ">"
+
+
+@cython.final
+cdef class PhysicalRecords:
+    """Iterates the physical records of a log file or bytes-like object.
+
+    PhysicalRecords(source, *, log_number=None)
+
+    Yields a PhysicalRecord for every record and every skipped or damaged
+    span, in file order, covering the source from offset 0 to its end. A
+    file is read once, one window of whole blocks at a time, as far as its
+    size when opened. `log_number` is what recyclable records must carry
+    (default: the number in the file name, else the first intact
+    recyclable record's). Not for several threads at once.
+    Raises OSError (naming the file, and the offset of a failed read),
+    TypeError, ValueError.
+    """
+    cdef object _path           # str, or None for bytes sources
+    cdef object _source_obj     # keeps a bytes-like source alive
+    cdef Py_buffer _view
+    cdef bint _have_view
+    cdef int _fd
+    cdef uint8_t *_window       # owned window for file sources
+    cdef const uint8_t *_data   # the bytes parsed now
+    cdef size_t _data_len
+    cdef uint64_t _data_off     # source offset of _data[0]; a block boundary
+    cdef size_t _pos
+    cdef uint64_t _size
+    cdef uint32_t _header_kind  # 0 until a record fixes it, then 7 or 11
+    cdef int64_t _expect_log    # -1 until known
+
+    def __cinit__(self):
+        self._fd = -1
+        self._expect_log = -1
+
+    def __init__(self, source, *, log_number=None):
+        if self._fd >= 0 or self._have_view:
+            raise RuntimeError("PhysicalRecords.__init__ called twice")
+        if log_number is not None:
+            self._expect_log = <int64_t>(_check_uint(log_number, "log_number",
+                                                     0xffffffffffffffff) & 0xffffffff)
+        if isinstance(source, (str, os.PathLike)):
+            self._open_file(_fspath(source, "source"))
+            if log_number is None:
+                n = log_number_from_name(self._path)
+                if n is not None:
+                    self._expect_log = n & 0xffffffff
+            return
+        try:
+            _get_buffer(source, &self._view, "source")
+        except TypeError:
+            raise TypeError("source must be a path (str or os.PathLike) or a "
+                            f"bytes-like object, not {type(source).__name__}") from None
+        self._have_view = True
+        self._source_obj = source
+        self._data = <const uint8_t *>self._view.buf
+        self._data_len = self._size = <size_t>self._view.len
+
+    cdef int _open_file(self, str path) except -1:
+        cdef int fd = -1, rc
+        cdef uint64_t size = 0
+        bpath = os.fsencode(path)
+        cdef const char *cpath = bpath
+        with nogil:
+            rc = walx_open_read(cpath, &fd, &size)
+        _check_os(rc, path)
+        self._fd = fd
+        self._path = path
+        self._size = size
+        self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
+        if self._window == NULL:
+            raise MemoryError()
+        self._data = self._window
+        return 0
+
+    def __dealloc__(self):
+        self.close()
+
+    def close(self):
+        """Release the file or buffer; idempotent. Iterating ends."""
+        if self._fd >= 0:
+            walx_close(self._fd)
+            self._fd = -1
+        if self._have_view:
+            PyBuffer_Release(&self._view)
+            self._have_view = False
+        self._source_obj = None
+        PyMem_Free(self._window)
+        self._window = NULL
+        self._data = NULL
+        self._data_off = self._size
+        self._data_len = self._pos = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __iter__(self):
+        return self
+
+    cdef bint _refill(self) except -1:
+        """Make _data hold unparsed bytes; False at the end of the source.
+        The GIL stays held: no other thread can free the window mid-read."""
+        cdef size_t got = 0, want = _WINDOW
+        cdef uint64_t off = self._data_off + self._data_len
+        cdef int rc
+        if self._pos < self._data_len:
+            return True
+        if self._window == NULL or off >= self._size:
+            return False
+        # Only what the file held when opened: a device such as /dev/zero
+        # would otherwise never end.
+        if self._size - off < want:
+            want = <size_t>(self._size - off)
+        rc = walx_pread_full(self._fd, self._window, want, off, &got)
+        _check_os(rc, self._path, f"read at offset {off}")
+        if got == 0:
+            # The file shrank since it was opened: its end is here.
+            self._size = off
+            return False
+        self._data_off = off
+        self._data_len = got
+        self._pos = 0
+        return True
+
+    def __next__(self):
+        cdef walx_physical ph
+        cdef walx_parse_status st
+        cdef uint64_t off
+        cdef size_t block_left, avail
+        if not self._refill():
+            raise StopIteration
+        off = self._data_off + self._pos
+        block_left = WALX_BLOCK_SIZE - off % WALX_BLOCK_SIZE
+        avail = min(self._data_len - self._pos, block_left)
+        st = walx_parse_physical(self._data + self._pos, block_left, avail,
+                                 self._header_kind, 1, &ph)
+        self._pos += ph.consumed
+        return self._record(st, &ph, off)
+
+    cdef PhysicalRecord _record(self, walx_parse_status st, walx_physical *ph, uint64_t off):
+        cdef PhysicalRecord r = PhysicalRecord.__new__(PhysicalRecord)
+        r.offset = off
+        r.size = ph.consumed
+        r.status = _PHYSICAL_STATUS[st]
+        r.reason = _REASONS.get(st)
+        if (st == WALX_PARSE_OK or st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_BAD_LENGTH
+                or st == WALX_PARSE_TRUNCATED_PAYLOAD):
+            # The parser read the whole header (a too-long recyclable
+            # header is BAD_LENGTH with only its first 7 bytes read).
+            r.type = ph.type
+            r.length = ph.length
+            r.header_size = ph.header_size
+            if ph.header_size == WALX_RECYCLABLE_HEADER_SIZE and ph.consumed >= ph.header_size:
+                r.log_number = ph.log_number
+        if st != WALX_PARSE_OK:
+            return r
+        if walx_type_sets_kind(ph.type) and self._header_kind == 0:
+            self._header_kind = ph.header_size
+        if ph.header_size == WALX_RECYCLABLE_HEADER_SIZE:
+            if self._expect_log < 0:
+                self._expect_log = ph.log_number
+            elif ph.log_number != <uint32_t>self._expect_log:
+                r.status = "old_log"
+        return r
+
+    @property
+    def path(self):
+        return self._path
+
+    @property
+    def file_size(self):
+        """Bytes the iteration covers: the file's size when opened."""
+        return self._size
+
+    @property
+    def header_size(self):
+        """7 or 11 once an intact record fixed the file's kind, else 0."""
+        return self._header_kind
+
+    @property
+    def log_number(self):
+        """The log number recyclable records must carry (low 32 bits), or None."""
+        return None if self._expect_log < 0 else self._expect_log
+
+
+def _read_once(path, *, mode=RecoveryMode.SKIP_ANY_CORRUPTED, log_number=None):
+    """A LogReader and a PhysicalRecords over one read-only mapping of
+    `path`: the file is opened and read once for both (``walx stats``).
+    Close both before dropping the mapping's last reference.
+
+    A file truncated by another process while mapped raises SIGBUS in the
+    reader that touches the missing pages, which ends the process: for
+    tools that inspect logs, never for recovery."""
+    cdef LogReader reader
+    cdef int fd = -1, rc
+    cdef uint64_t size = 0
+    path = _fspath(path, "path")
+    if log_number is None:
+        log_number = log_number_from_name(path)
+        if log_number is not None:
+            log_number &= 0xffffffff     # as LogReader(path) takes it from the name
+    bpath = os.fsencode(path)
+    cdef const char *cpath = bpath
+    with nogil:
+        rc = walx_open_read(cpath, &fd, &size)
+    _check_os(rc, path)
+    try:
+        # A device reports size 0 (LogReader reads nothing of it either).
+        data = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
+    finally:
+        walx_close(fd)
+    reader = LogReader(data, mode=mode, log_number=log_number)
+    # The reader names the file in its corruptions, errors and log lines.
+    reader._path = path
+    return reader, PhysicalRecords(data, log_number=log_number)
