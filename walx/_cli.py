@@ -300,18 +300,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dir", help="where to create the temporary directory "
                                      "(choose the filesystem to measure)")
     bench.add_argument("--keep", action="store_true", help="keep the log directory")
-    bench.add_argument("--compare", action="store_true",
-                       help="instead, run the side-by-side suite against the peers "
-                            "(benchmarks/run.py of a source checkout: the C write loop, "
-                            "os.write, pure Python, sqlite3, RocksDB, LevelDB, LMDB) "
-                            "and write docs/benchmarks.md")
-    bench.add_argument("--quick", action="store_true",
-                       help="with --compare: tiny sizes (checks that the suite works)")
-    bench.add_argument("--repeat", type=_positive, default=1, metavar="N",
-                       help="with --compare: run the suite N times (default 1)")
-    bench.add_argument("--repo", metavar="DIR",
-                       help="with --compare: the source checkout (default: the "
-                            "current directory)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
 
     demo = add("demo", cmd_demo, "run the end-to-end demo", cmd_demo.__doc__, _EXIT_EPILOG)

@@ -8,14 +8,16 @@ damage and errors go to stderr as ``walx CMD: FILE: ... offset N ...``.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
-import re
 import sys
-from typing import Any, Callable, Dict, List, Optional, Set, TextIO, Tuple
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol,
+                    TextIO, Tuple)
 
 import walx
-from walx import _codecs, _scan
+from walx import _codecs
+from walx._walx import PhysicalRecord, _read_once, log_number_from_name
 
 EXIT_OK, EXIT_DAMAGE, EXIT_ERROR = 0, 1, 2
 
@@ -27,7 +29,6 @@ MODES = {
 }
 _MODE_ALIASES = {"pit": "point-in-time"}
 _MODE_ALIASES.update({m.name.lower().replace("_", "-"): k for k, m in MODES.items()})
-_LOG_FILE = re.compile(r"^([0-9]+)\.(?:wal|log)$")
 
 PROGRESS_THRESHOLD = 64 << 20   # bytes; smaller jobs finish before a bar helps
 
@@ -49,20 +50,27 @@ def parse_mode(text: str) -> walx.RecoveryMode:
     return MODES[key]
 
 
+def list_log_files(directory: str) -> List[Tuple[int, str]]:
+    """(log number, path) of the regular <digits>.wal/.log files, sorted."""
+    # TEMP until recut-cy: walx._walx.list_log_files
+    with os.scandir(directory) as it:
+        logs = [(n, e.path) for e in it for n in [log_number_from_name(e.name)]
+                if n is not None and e.is_file(follow_symlinks=False)]
+    return sorted(logs)
+
+
 def expand_paths(paths: List[str]) -> List[str]:
     """Files as given; a directory means its <digits>.wal/.log files in log-number order."""
     out: List[str] = []
     for p in paths:
         if os.path.isdir(p):
             try:
-                names = os.listdir(p)
+                logs = list_log_files(p)
             except OSError as e:
                 raise UsageError(f"{p}: {e.strerror}") from None
-            logs = sorted((int(m.group(1)), n) for n in names
-                          for m in [_LOG_FILE.match(n)] if m)
             if not logs:
                 raise UsageError(f"{p}: no <digits>.wal or <digits>.log files in this directory")
-            out.extend(os.path.join(p, n) for _, n in logs)
+            out.extend(path for _, path in logs)
         elif os.path.exists(p):
             out.append(p)
         else:
@@ -153,26 +161,36 @@ OnRecord = Callable[[FileReport, int, int, bytes, Optional[_codecs.Batch],
 OnDamage = Callable[[FileReport, Damage], None]
 
 
+class Advance(Protocol):
+    """What read_log tells as it goes: update(offset) after each record."""
+
+    def update(self, done: int) -> None: ...
+
+
 def read_log(path: str, mode: walx.RecoveryMode, codec: Optional[str], *,
              on_record: Optional[OnRecord] = None, on_damage: Optional[OnDamage] = None,
-             progress: Optional[Progress] = None, done_before: int = 0,
-             header_seqs: bool = False, reader_decodes: bool = False) -> FileReport:
+             progress: Optional[Advance] = None, done_before: int = 0,
+             header_seqs: bool = False, reader_decodes: bool = False,
+             reader: Optional["walx.LogReader[Any]"] = None) -> FileReport:
     """Read `path` in `mode`, decoding each payload with `codec` (None: framing only).
 
     on_record(report, offset, size, payload, batch, error) is called per
     record and on_damage(report, damage_dict) per damaged range, in file
-    order. With header_seqs, the sequence range comes from each payload's
-    12-byte batch header when no codec decodes it. With reader_decodes and
-    codec "walx", LogReader decodes (a bad batch is damage under the mode's
-    rules, as in recovery) and on_record is not called.
+    order; progress.update(done_before + end offset) after each record.
+    With header_seqs, the sequence range comes from each payload's 12-byte
+    batch header when no codec decodes it. With reader_decodes and codec
+    "walx", LogReader decodes (a bad batch is damage under the mode's rules,
+    as in recovery) and on_record is not called. `reader`, when given, is
+    the LogReader of `path` to read (and close).
     """
     rep = FileReport(path)
     reader_codec = "walx" if codec == "walx" and reader_decodes else None
-    try:
-        reader = walx.LogReader(path, mode=mode, codec=reader_codec)
-    except OSError as e:
-        rep.error = _os_message(path, e)
-        return rep
+    if reader is None:
+        try:
+            reader = walx.LogReader(path, mode=mode, codec=reader_codec)
+        except OSError as e:
+            rep.error = _os_message(path, e)
+            return rep
     seen = 0
 
     def flush_damage() -> None:
@@ -415,26 +433,77 @@ def cmd_verify(args: argparse.Namespace) -> int:
 _FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
 
 
+class Layout:
+    """The physical side of ``walx stats``: fragments by type, block
+    trailers, zero fill, and where an older generation of a recycled file
+    starts. Fed by PhysicalRecords over the bytes the LogReader pass reads,
+    in step with it (as read_log's progress), so each page is read once."""
+
+    def __init__(self, records: Iterable[PhysicalRecord]) -> None:
+        self._records: Iterator[PhysicalRecord] = iter(records)
+        self._at = 0                   # offset of the next physical record
+        self._ended = False
+        self.fragments: Dict[str, int] = collections.Counter()
+        self.padding: List[Tuple[int, int]] = []        # (offset, length)
+        self.zero_fill_bytes = 0
+        self.stale_offset: Optional[int] = None
+
+    def update(self, done: int) -> None:
+        """Take in the physical records that start before offset `done`."""
+        while not self._ended and self._at < done:
+            rec = next(self._records, None)
+            if rec is None:
+                self._ended = True
+                break
+            self._at = rec.offset + rec.size
+            if rec.status == "ok":
+                self.fragments[rec.type_name] += 1
+            elif rec.status == "trailer":
+                self.padding.append((rec.offset, rec.size))
+            elif rec.status == "zero_fill":
+                self.zero_fill_bytes += rec.size
+            elif rec.status == "old_log":
+                # Intact, but from the file's previous use: the end of this log.
+                self.stale_offset = rec.offset
+                self._ended = True
+
+    def finish(self) -> None:
+        self.update(1 << 64)
+
+
+def _read_stats(args: argparse.Namespace, path: str) -> Tuple[FileReport, Optional[Layout], int]:
+    """One pass over `path`: the LogReader report, the layout (None after
+    an error) and the header size the physical records fixed."""
+    try:
+        reader, physical = _read_once(path, mode=args.mode)
+    except OSError as e:
+        rep = FileReport(path)
+        rep.error = _os_message(path, e)
+        return rep, None, 0
+    with physical:
+        layout = Layout(physical)
+        rep = read_log(path, args.mode, args.codec, header_seqs=args.codec is None,
+                       reader=reader, progress=layout)
+        if rep.error is not None:
+            return rep, None, 0
+        layout.finish()
+        return rep, layout, physical.header_size
+
+
 def _file_stats(args: argparse.Namespace, path: str) -> Dict[str, Any]:
-    """One file's stats: a LogReader pass (records, sequences, damage) and a
-    physical scan (fragments, padding, zero fill)."""
-    rep = read_log(path, args.mode, args.codec, header_seqs=args.codec is None)
-    scan = None
-    if rep.error is None:
-        try:
-            scan = _scan.scan(path)
-        except OSError as e:
-            rep.error = _os_message(path, e)
+    """One file's stats: records, sequences and damage from LogReader,
+    fragments, padding and zero fill from the physical records."""
+    rep, lay, header_size = _read_stats(args, path)
     return {
         "kind": "file", "file": rep.path, "file_size": rep.file_size,
-        "header_size": rep.header_size or (scan.header_size if scan else 0),
+        "header_size": rep.header_size or header_size,
         "records": rep.records, "payload_bytes": rep.payload_bytes,
         "first_sequence": rep.first_seq, "last_sequence": rep.last_seq,
-        "fragments": dict(sorted(scan.fragments.items())) if scan else {},
-        "padding": [{"offset": o, "length": n} for o, n in scan.padding] if scan else [],
-        "padding_bytes": scan.padding_bytes if scan else 0,
-        "zero_fill_bytes": scan.zero_fill_bytes if scan else 0,
-        "stale_offset": scan.stale_offset if scan else None,
+        "fragments": dict(sorted(lay.fragments.items())) if lay else {},
+        "padding": [{"offset": o, "length": n} for o, n in lay.padding] if lay else [],
+        "padding_bytes": sum(n for _, n in lay.padding) if lay else 0,
+        "zero_fill_bytes": lay.zero_fill_bytes if lay else 0,
+        "stale_offset": lay.stale_offset if lay else None,
         "end_offset": rep.end_offset, "damage": rep.damage_json(), "error": rep.error,
     }
 
