@@ -10,6 +10,7 @@ from walx._enums import OpType, RecordType, RecoveryMode
 from walx._errors import (
     Corruption,
     CorruptionError,
+    RepairedCorruption,
     WalClosedError,
     WalError,
     WalLockedError,
@@ -46,6 +47,7 @@ __all__ = [
     "RecordType",
     "RecoveryMode",
     "Recovery",
+    "RepairedCorruption",
     "WalClosedError",
     "WalError",
     "WalLockedError",

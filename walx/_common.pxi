@@ -71,13 +71,58 @@ cdef object _fspath(object path, str argname):
     return p
 
 
-_LOG_NAME = re.compile(r"^([0-9]+)\.(?:log|wal)$")
+# ---- log names and the directory listing --------------------------------------
+# The one rule: a log file is a regular file named <digits>.wal or
+# <digits>.log whose number fits in a uint64 (log numbers are uint64, as in
+# RocksDB). A WalManager writes and owns only the .wal ones; a .log file (a
+# RocksDB or LevelDB log) is read by the reader, the CLI and repair.
+
+_LOG_NAME = re.compile(r"^([0-9]+)\.(wal|log)$")
+_RECYCLE_NAME = re.compile(r"^[0-9]+\.wal\.recycle$")
+_MAX_LOG_NUMBER = 0xffffffffffffffff
 
 
 def log_number_from_name(path):
     """The log number in a ``<digits>.log`` or ``<digits>.wal`` file name, else None."""
     m = _LOG_NAME.match(os.path.basename(os.fspath(path)))
     return int(m.group(1)) if m else None
+
+
+cdef list _log_files(str directory, bint wal_only):
+    """[(log_number, path)] of `directory`'s log files, sorted by number
+    (then name). Regular files only, judged without following symlinks;
+    with `wal_only`, only the <digits>.wal logs a WalManager owns."""
+    files = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            m = _LOG_NAME.match(entry.name)
+            if (m is None or (wal_only and m.group(2) != "wal")
+                    or not entry.is_file(follow_symlinks=False)):
+                continue
+            n = int(m.group(1))
+            if n > _MAX_LOG_NUMBER:
+                # No writer can have made it: leave it alone, but say so.
+                _log.warning("ignoring %s: %d is above the largest log number %d",
+                             entry.path, n, _MAX_LOG_NUMBER)
+                continue
+            files.append((n, entry.path))
+    files.sort()
+    return files
+
+
+def list_log_files(directory):
+    """[(log_number, path)] of `directory`'s <digits>.wal and <digits>.log
+    regular files (symlinks excluded), sorted by log number."""
+    return _log_files(_fspath(directory, "directory"), False)
+
+
+cdef list _recycle_files(str directory):
+    """Sorted paths of the <digits>.wal.recycle files (GC'd logs kept for
+    reuse) in `directory`; regular files only."""
+    with os.scandir(directory) as it:
+        found = [e.path for e in it
+                 if _RECYCLE_NAME.match(e.name) and e.is_file(follow_symlinks=False)]
+    return sorted(found)
 
 
 cdef uint64_t _check_uint(object value, str argname, uint64_t maximum) except? 0xffffffffffffffff:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple, Type
+from typing import Any, NamedTuple, Optional, Tuple, Type
 
 
 class WalError(Exception):
@@ -54,3 +54,57 @@ class Corruption(NamedTuple):
     offset: int
     size: int
     reason: str
+
+
+class RepairedCorruption(Corruption):
+    """A damaged range that ``walx.repair`` cut (or, with ``dry_run``, would cut).
+
+    Equal to the ``Corruption`` it describes (same four fields, same hash);
+    the cut of its file is in ``cut_offset`` (the new end of the file),
+    ``cut_size`` (bytes removed) and ``backup`` (the ``NAME.broken`` copy
+    kept, or ``None`` under ``dry_run``). Several ranges of one file share
+    one cut.
+    """
+
+    # A tuple subclass cannot add slots: the extra fields live in __dict__,
+    # behind read-only properties.
+    _cut_offset: int
+    _cut_size: int
+    _backup: Optional[str]
+
+    def __new__(cls, path: Optional[str], offset: int, size: int, reason: str,
+                cut_offset: int, cut_size: int,
+                backup: Optional[str]) -> "RepairedCorruption":
+        self = super().__new__(cls, path, offset, size, reason)
+        self.__dict__.update(_cut_offset=cut_offset, _cut_size=cut_size, _backup=backup)
+        return self
+
+    @property
+    def cut_offset(self) -> int:
+        """Where the file was (or would be) cut: the end of its last valid record."""
+        return self._cut_offset
+
+    @property
+    def cut_size(self) -> int:
+        """How many bytes the cut removed (or would remove)."""
+        return self._cut_size
+
+    @property
+    def backup(self) -> Optional[str]:
+        """The NAME.broken copy of the original file, or None under dry_run."""
+        return self._backup
+
+    def _replace(self, **kwargs: Any) -> "RepairedCorruption":
+        fields: dict[str, Any] = dict(zip(self._fields, self))
+        fields.update(cut_offset=self._cut_offset, cut_size=self._cut_size,
+                      backup=self._backup)
+        fields.update(kwargs)
+        return type(self)(**fields)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (*self, self._cut_offset, self._cut_size, self._backup))
+
+    def __repr__(self) -> str:
+        return (f"RepairedCorruption(path={self.path!r}, offset={self.offset}, "
+                f"size={self.size}, reason={self.reason!r}, cut_offset={self._cut_offset}, "
+                f"cut_size={self._cut_size}, backup={self._backup!r})")

@@ -11,8 +11,6 @@
 import pathlib
 import threading
 
-_WAL_NAME = re.compile(r"^([0-9]+)\.wal$")
-_RECYCLE_NAME = re.compile(r"^([0-9]+)\.wal\.recycle$")
 # First-record type bytes of a log written with the recyclable header.
 _RECYCLABLE_TYPES = frozenset((5, 6, 7, 8, 11, 131))
 
@@ -54,28 +52,13 @@ def _log_path(directory, log_number):
     return pathlib.Path(directory) / f"{log_number:06d}.wal"
 
 
-_MAX_LOG_NUMBER = 0xffffffffffffffff     # log numbers are uint64, as in RocksDB
-
-
 def _list_wal_files(directory):
-    directory = pathlib.Path(directory)
-    if not directory.exists():
+    """[(log_number, pathlib.Path)] of the <digits>.wal logs in `directory`
+    (none when it does not exist), sorted."""
+    try:
+        return [(n, pathlib.Path(p)) for n, p in _log_files(str(directory), True)]
+    except FileNotFoundError:
         return []
-    files = []
-    with os.scandir(directory) as it:
-        for entry in it:
-            m = _WAL_NAME.match(entry.name)
-            if m and entry.is_file(follow_symlinks=False):
-                n = int(m.group(1))
-                if n > _MAX_LOG_NUMBER:
-                    # No writer can have made it (the seed's u64 parse
-                    # skipped it too); leave it alone, but say so.
-                    _log.warning("ignoring %s: %d is above the largest log number %d",
-                                 directory / entry.name, n, _MAX_LOG_NUMBER)
-                    continue
-                files.append((n, directory / entry.name))
-    files.sort(key=lambda t: t[0])
-    return files
 
 
 cdef _check_mode(object mode):
@@ -307,10 +290,7 @@ cdef class WalManager:
     cdef _adopt_recycle_files(self):
         """Take GC'd logs left for reuse by an earlier manager into the pool
         (up to recycle_log_files); delete the rest. REQUIRES: LOCK held."""
-        found = sorted(e.name for e in os.scandir(self._dir)
-                       if _RECYCLE_NAME.match(e.name) and e.is_file(follow_symlinks=False))
-        for name in found:
-            path = str(self._dir / name)
+        for path in _recycle_files(str(self._dir)):
             if len(self._recycle_pool) < self._recycle_max:
                 self._recycle_pool.append(path)
             else:
@@ -951,11 +931,7 @@ def repair(path, *, dry_run=False):
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, not {type(dry_run).__name__}")
     if os.path.isdir(path):
-        # The same files recovery reads: regular files named like logs.
-        with os.scandir(path) as it:
-            files = [e.path for e in it if log_number_from_name(e.name) is not None
-                     and e.is_file(follow_symlinks=False)]
-        files.sort(key=lambda p: log_number_from_name(p))
+        files = [p for _, p in _log_files(path, False)]
     else:
         files = [path]
     lock_fd = -1 if dry_run else _lock_if_managed(
@@ -1042,10 +1018,10 @@ def _repair_file(path, bint dry_run):
         return []
     found = list(reader.corruptions) or [
         Corruption(path, end, size - end, "end of log: bytes after the last valid record")]
-    if dry_run:
-        return found
-    broken = _cut_keeping_copy(path, end, True)
-    _sync_dir_of(os.path.dirname(os.path.abspath(path)))
-    _log.warning("repaired %s: cut %d bytes at offset %d (original kept as %s)",
-                 path, size - end, end, broken)
-    return found
+    broken = None
+    if not dry_run:
+        broken = _cut_keeping_copy(path, end, True)
+        _sync_dir_of(os.path.dirname(os.path.abspath(path)))
+        _log.warning("repaired %s: cut %d bytes at offset %d (original kept as %s)",
+                     path, size - end, end, broken)
+    return [RepairedCorruption(*c, end, size - end, broken) for c in found]

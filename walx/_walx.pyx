@@ -23,8 +23,8 @@ import re
 import warnings
 
 from walx._enums import OpType, RecordType, RecoveryMode
-from walx._errors import (Corruption, CorruptionError, WalClosedError, WalError, WalLockedError,
-                          WalPoisonedError)
+from walx._errors import (Corruption, CorruptionError, RepairedCorruption, WalClosedError,
+                          WalError, WalLockedError, WalPoisonedError)
 
 BLOCK_SIZE = WALX_BLOCK_SIZE
 HEADER_SIZE = WALX_HEADER_SIZE
