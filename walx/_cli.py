@@ -1,7 +1,7 @@
 """walx command line: ``python -m walx`` / ``walx``.
 
-This module holds the parser, ``main`` and the ``demo``; dump, verify,
-stats and repair are in ``_cli_cmds``, bench in ``_cli_bench``.
+This module holds the parser, ``main`` and the ``demo``; dump, verify and
+repair are in ``_cli_cmds``, stats in ``_cli_stats``, bench in ``_cli_bench``.
 Exit status: 0 success, 1 damage found, 2 usage or I/O error.
 """
 
@@ -29,10 +29,10 @@ from walx._cli_cmds import (
     UsageError,
     cmd_dump,
     cmd_repair,
-    cmd_stats,
     cmd_verify,
     parse_mode,
 )
+from walx._cli_stats import cmd_stats
 
 __all__ = ["EXIT_DAMAGE", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 

@@ -1,4 +1,5 @@
-"""The ``walx`` subcommands dump, verify, stats and repair (bench is in _cli_bench).
+"""The ``walx`` subcommands dump, verify and repair (stats is in _cli_stats,
+bench in _cli_bench).
 
 Each ``cmd_*`` takes the parsed arguments and returns the exit status:
 0 success, 1 damage found, 2 usage or I/O error. Data goes to stdout;
@@ -8,16 +9,14 @@ damage and errors go to stderr as ``walx CMD: FILE: ... offset N ...``.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import sys
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol,
-                    TextIO, Tuple)
+from typing import Any, Callable, Dict, List, Optional, Protocol, TextIO
 
 import walx
 from walx import _codecs
-from walx._walx import PhysicalRecord, _read_once, log_number_from_name
+from walx._walx import list_log_files
 
 EXIT_OK, EXIT_DAMAGE, EXIT_ERROR = 0, 1, 2
 
@@ -48,15 +47,6 @@ def parse_mode(text: str) -> walx.RecoveryMode:
         raise argparse.ArgumentTypeError(
             f"unknown mode {text!r} (choose from {', '.join(MODES)})")
     return MODES[key]
-
-
-def list_log_files(directory: str) -> List[Tuple[int, str]]:
-    """(log number, path) of the regular <digits>.wal/.log files, sorted."""
-    # TEMP until recut-cy: walx._walx.list_log_files
-    with os.scandir(directory) as it:
-        logs = [(n, e.path) for e in it for n in [log_number_from_name(e.name)]
-                if n is not None and e.is_file(follow_symlinks=False)]
-    return sorted(logs)
 
 
 def expand_paths(paths: List[str]) -> List[str]:
@@ -428,259 +418,69 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return _status(reports)
 
 
-# ---- stats ------------------------------------------------------------------------
-
-_FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
-
-
-class Layout:
-    """The physical side of ``walx stats``: fragments by type, block
-    trailers, zero fill, and where an older generation of a recycled file
-    starts. Fed by PhysicalRecords over the bytes the LogReader pass reads,
-    in step with it (as read_log's progress), so each page is read once."""
-
-    def __init__(self, records: Iterable[PhysicalRecord]) -> None:
-        self._records: Iterator[PhysicalRecord] = iter(records)
-        self._at = 0                   # offset of the next physical record
-        self._ended = False
-        self.fragments: Dict[str, int] = collections.Counter()
-        self.padding: List[Tuple[int, int]] = []        # (offset, length)
-        self.zero_fill_bytes = 0
-        self.stale_offset: Optional[int] = None
-
-    def update(self, done: int) -> None:
-        """Take in the physical records that start before offset `done`."""
-        while not self._ended and self._at < done:
-            rec = next(self._records, None)
-            if rec is None:
-                self._ended = True
-                break
-            self._at = rec.offset + rec.size
-            if rec.status == "ok":
-                self.fragments[rec.type_name] += 1
-            elif rec.status == "trailer":
-                self.padding.append((rec.offset, rec.size))
-            elif rec.status == "zero_fill":
-                self.zero_fill_bytes += rec.size
-            elif rec.status == "old_log":
-                # Intact, but from the file's previous use: the end of this log.
-                self.stale_offset = rec.offset
-                self._ended = True
-
-    def finish(self) -> None:
-        self.update(1 << 64)
-
-
-def _read_stats(args: argparse.Namespace, path: str) -> Tuple[FileReport, Optional[Layout], int]:
-    """One pass over `path`: the LogReader report, the layout (None after
-    an error) and the header size the physical records fixed."""
-    try:
-        reader, physical = _read_once(path, mode=args.mode)
-    except OSError as e:
-        rep = FileReport(path)
-        rep.error = _os_message(path, e)
-        return rep, None, 0
-    with physical:
-        layout = Layout(physical)
-        rep = read_log(path, args.mode, args.codec, header_seqs=args.codec is None,
-                       reader=reader, progress=layout)
-        if rep.error is not None:
-            return rep, None, 0
-        layout.finish()
-        return rep, layout, physical.header_size
-
-
-def _file_stats(args: argparse.Namespace, path: str) -> Dict[str, Any]:
-    """One file's stats: records, sequences and damage from LogReader,
-    fragments, padding and zero fill from the physical records."""
-    rep, lay, header_size = _read_stats(args, path)
-    return {
-        "kind": "file", "file": rep.path, "file_size": rep.file_size,
-        "header_size": rep.header_size or header_size,
-        "records": rep.records, "payload_bytes": rep.payload_bytes,
-        "first_sequence": rep.first_seq, "last_sequence": rep.last_seq,
-        "fragments": dict(sorted(lay.fragments.items())) if lay else {},
-        "padding": [{"offset": o, "length": n} for o, n in lay.padding] if lay else [],
-        "padding_bytes": sum(n for _, n in lay.padding) if lay else 0,
-        "zero_fill_bytes": lay.zero_fill_bytes if lay else 0,
-        "stale_offset": lay.stale_offset if lay else None,
-        "end_offset": rep.end_offset, "damage": rep.damage_json(), "error": rep.error,
-    }
-
-
-def _stats_total(files: List[Dict[str, Any]]) -> Dict[str, Any]:
-    frags: Dict[str, int] = {}
-    for o in files:
-        for k, n in o["fragments"].items():
-            frags[k] = frags.get(k, 0) + n
-    firsts = [o["first_sequence"] for o in files if o["first_sequence"] is not None]
-    lasts = [o["last_sequence"] for o in files if o["last_sequence"] is not None]
-    total: Dict[str, Any] = {"kind": "total", "files": len(files)}
-    for k in ("file_size", "records", "payload_bytes"):
-        total[k] = sum(o[k] for o in files)
-    total.update(first_sequence=min(firsts, default=None),
-                 last_sequence=max(lasts, default=None),
-                 fragments=dict(sorted(frags.items())),
-                 padding_count=sum(len(o["padding"]) for o in files),
-                 padding_bytes=sum(o["padding_bytes"] for o in files),
-                 zero_fill_bytes=sum(o["zero_fill_bytes"] for o in files),
-                 damaged_ranges=sum(len(o["damage"]) for o in files))
-    return total
-
-
-def _frag_text(frags: Dict[str, int]) -> str:
-    def order(k: str) -> Tuple[int, str]:
-        base = k.replace("RECYCLABLE_", "")
-        return (_FRAG_ORDER.index(base) if base in _FRAG_ORDER else 99, k)
-    return ", ".join(f"{k} {frags[k]}" for k in sorted(frags, key=order)) or "none"
-
-
-def _print_stats(o: Dict[str, Any], title: str) -> None:
-    total = o["kind"] == "total"
-    print(title)
-    kind = {7: " (legacy 7-byte headers)", 11: " (recyclable 11-byte headers)"}
-    print(f"  size           {o['file_size']:,} bytes"
-          + ("" if total else kind.get(o["header_size"], " (no records)")))
-    print(f"  records        {o['records']:,} ({o['payload_bytes']:,} payload bytes)")
-    seqs = ("-" if o["first_sequence"] is None
-            else f"{o['first_sequence']}..{o['last_sequence']}")
-    print(f"  sequences      {seqs}")
-    print(f"  fragments      {_frag_text(o['fragments'])}")
-    if total:
-        print(f"  padding        {_n(o['padding_count'], 'block trailer')}, "
-              f"{o['padding_bytes']} bytes")
-    else:
-        pad = o["padding"]
-        where = ", ".join(f"{p['offset']}+{p['length']}" for p in pad[:8])
-        where += ", ..." if len(pad) > 8 else ""
-        print(f"  padding        {_n(len(pad), 'block trailer')}, {o['padding_bytes']} bytes"
-              + (f": {where}" if pad else ""))
-    print(f"  zero fill      {o['zero_fill_bytes']:,} bytes")
-    if not total and o["stale_offset"] is not None:
-        print(f"  end of log     offset {o['stale_offset']}: an older generation of this "
-              f"recycled file follows ({o['file_size'] - o['stale_offset']:,} bytes)")
-    if total:
-        n = o["damaged_ranges"]
-        print(f"  damaged        {_n(n, 'range') if n else 'none'}")
-    else:
-        print(f"  damaged        {len(o['damage']) or 'none'}")
-        for d in o["damage"]:
-            print(f"    offset {d['offset']}, {d['size']} bytes: {d['reason']}")
-        if o["error"]:
-            print(f"  ERROR          {o['error']}")
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    """Per file and in total: records, bytes, fragments, padding, sequences, damage."""
-    files: List[Dict[str, Any]] = []
-    for path in expand_paths(args.paths):
-        o = _file_stats(args, path)
-        files.append(o)
-        if args.json:
-            _jline(o)
-        else:
-            _print_stats(o, path)
-    total = _stats_total(files)
-    if args.json:
-        _jline(total)
-    else:
-        _print_stats(total, f"total ({_n(total['files'], 'file')})")
-    for o in files:
-        if o["damage"]:
-            d = o["damage"][0]
-            more = len(o["damage"]) - 1
-            _err("stats", f"{o['file']}: damage at offset {d['offset']}: {d['reason']}"
-                          + (f" (+{more} more)" if more else ""))
-        if o["error"]:
-            _err("stats", o["error"])
-    if any(o["error"] for o in files):
-        return EXIT_ERROR
-    return EXIT_DAMAGE if total["damaged_ranges"] else EXIT_OK
-
-
 # ---- repair -----------------------------------------------------------------------
 
-def _backups(path: str) -> Set[str]:
-    """The NAME.broken[.N] copies of `path` that exist now."""
-    d, base = os.path.split(path)
-    try:
-        names = os.listdir(d or ".")
-    except OSError:
-        return set()
-    return {os.path.join(d, n) for n in names
-            if n == base + ".broken" or n.startswith(base + ".broken.")}
+def _refused(target: str, e: walx.CorruptionError) -> None:
+    path = e.path or target
+    print(f"{path}: NOT REPAIRED: damage at offset {e.offset} ({e.reason}) is "
+          f"followed by valid records")
+    _err("repair", f"{path}: cannot repair: damage at offset {e.offset} ({e.reason}) is "
+                   f"followed by valid records, and cutting there would drop them; "
+                   f"inspect with 'walx verify --mode skip'")
+    if os.path.isdir(target):
+        _err("repair", f"{target}: nothing was changed: every log of a directory is "
+                       "repaired, or none is")
+
+
+def _report_cut(path: str, cut: List[walx.RepairedCorruption], dry_run: bool) -> int:
+    """Print what walx.repair did (or would do) to one file; its exit status."""
+    if not cut:
+        print(f"{path}: clean")
+        return EXIT_OK
+    # walx.repair also trims what follows the last record when that is not
+    # damage (zero fill, a recycled log's older generation): reported as
+    # "end of log", and not counted as damage.
+    damaged = [c for c in cut if not c.reason.startswith("end of log")]
+    for c in cut:
+        if dry_run:
+            verb = "would cut" if c in damaged else "would trim"
+        else:
+            verb = "cut" if c in damaged else "trimmed"
+        print(f"{path}: {verb} offset {c.offset}, {c.size} bytes: {c.reason}")
+    if not dry_run:
+        print(f"{path}: now {cut[0].cut_offset} bytes; original kept as {cut[0].backup}")
+    elif damaged:
+        _err("repair", f"{path}: damaged tail at offset {damaged[0].offset} "
+                       "(dry run: nothing changed)")
+        return EXIT_DAMAGE
+    return EXIT_OK
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    """walx.repair on each file: cut each damaged tail; --dry-run only reports.
-
-    As walx.repair(dir) does, every log is checked first: when one is
-    damaged in the middle, no file changes."""
-    files = expand_paths(args.paths)
-    for p in files:
-        if os.path.exists(p) and not os.path.isfile(p):
+    """walx.repair on each path as given (a directory is all or nothing);
+    --dry-run only reports."""
+    targets = [(p, expand_paths([p])) for p in args.paths]
+    for p, _ in targets:
+        if not os.path.isdir(p) and not os.path.isfile(p):
             _err("repair", f"{p}: not a regular file")
             return EXIT_ERROR
     status = EXIT_OK
-    if not args.dry_run and len(files) > 1:
-        refused = []
-        for path in files:
-            try:
-                walx.repair(path, dry_run=True)
-            except walx.CorruptionError as e:
-                refused.append((path, e))
-            except (OSError, walx.WalError):
-                pass                    # reported by the pass below
-        if refused:
-            for path, err in refused:
-                print(f"{path}: NOT REPAIRED: damage at offset {err.offset} ({err.reason}) "
-                      f"is followed by valid records")
-                _err("repair", f"{path}: cannot repair: damage at offset {err.offset} "
-                               f"({err.reason}) is followed by valid records, and cutting "
-                               f"there would drop them; inspect with 'walx verify --mode "
-                               f"skip'")
-            _err("repair", "nothing was changed: every log given is repaired, or none is")
-            return EXIT_DAMAGE
-    for path in files:
-        before = _backups(path)
+    for target, files in targets:
         try:
-            cut = walx.repair(path, dry_run=args.dry_run)
+            cut = walx.repair(target, dry_run=args.dry_run)
         except walx.CorruptionError as e:
-            print(f"{path}: NOT REPAIRED: damage at offset {e.offset} ({e.reason}) is "
-                  f"followed by valid records")
-            _err("repair", f"{path}: cannot repair: damage at offset {e.offset} "
-                           f"({e.reason}) is followed by valid records, and cutting "
-                           f"there would drop them; inspect with 'walx verify --mode skip'")
+            _refused(target, e)
             status = max(status, EXIT_DAMAGE)
             continue
         except OSError as e:
-            _err("repair", _os_message(path, e))
+            _err("repair", _os_message(e.filename or target, e))
             status = EXIT_ERROR
             continue
         except walx.WalError as e:
-            _err("repair", f"{path}: {e}")
+            _err("repair", f"{target}: {e}")
             status = EXIT_ERROR
             continue
-        if not cut:
-            print(f"{path}: clean")
-            continue
-        # walx.repair also trims what follows the last record when that is
-        # not damage (zero fill, a recycled log's older generation): reported
-        # as "end of log", and not counted as damage.
-        damaged = [c for c in cut if not c.reason.startswith("end of log")]
-        for c in cut:
-            if args.dry_run:
-                verb = "would cut" if c in damaged else "would trim"
-            else:
-                verb = "cut" if c in damaged else "trimmed"
-            print(f"{path}: {verb} offset {c.offset}, {c.size} bytes: {c.reason}")
-        if args.dry_run:
-            if damaged:
-                _err("repair", f"{path}: damaged tail at offset {damaged[0].offset} "
-                               "(dry run: nothing changed)")
-                status = max(status, EXIT_DAMAGE)
-        else:
-            kept = sorted(_backups(path) - before)
-            print(f"{path}: now {os.path.getsize(path)} bytes; original kept as "
-                  f"{kept[0] if kept else path + '.broken'}")
+        for path in files:
+            mine = [c for c in cut if isinstance(c, walx.RepairedCorruption) and c.path == path]
+            status = max(status, _report_cut(path, mine, args.dry_run))
     return status

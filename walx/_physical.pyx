@@ -36,6 +36,7 @@ def record_type_name(t):
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class PhysicalRecord:
     """One physical record, or one span the parser skipped or found damaged.
 
