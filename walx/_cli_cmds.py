@@ -420,7 +420,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 # ---- repair -----------------------------------------------------------------------
 
-def _refused(target: str, e: walx.CorruptionError) -> None:
+def _refused(target: str, e: walx.CorruptionError, dry_run: bool) -> None:
     path = e.path or target
     print(f"{path}: NOT REPAIRED: damage at offset {e.offset} ({e.reason}) is "
           f"followed by valid records")
@@ -428,8 +428,8 @@ def _refused(target: str, e: walx.CorruptionError) -> None:
                    f"followed by valid records, and cutting there would drop them; "
                    f"inspect with 'walx verify --mode skip'")
     if os.path.isdir(target):
-        _err("repair", f"{target}: nothing was changed: every log of a directory is "
-                       "repaired, or none is")
+        what = "no log would be cut" if dry_run else "nothing was changed"
+        _err("repair", f"{target}: {what}: every log of a directory is repaired, or none is")
 
 
 def _report_cut(path: str, cut: List[walx.RepairedCorruption], dry_run: bool) -> int:
@@ -469,7 +469,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         try:
             cut = walx.repair(target, dry_run=args.dry_run)
         except walx.CorruptionError as e:
-            _refused(target, e)
+            _refused(target, e, args.dry_run)
             status = max(status, EXIT_DAMAGE)
             continue
         except OSError as e:
