@@ -77,6 +77,18 @@ cdef class PhysicalRecord:
         return head + ">"
 
 
+cdef int _open_for_reading(str path, uint64_t *size) except -1:
+    """A read-only descriptor of `path` (set *size to its size); OSError
+    naming `path` for a directory, a FIFO or socket, or a failed open."""
+    cdef int fd = -1, rc
+    bpath = os.fsencode(path)
+    cdef const char *cpath = bpath
+    with nogil:
+        rc = walx_open_read(cpath, &fd, size)
+    _check_os(rc, path)
+    return fd
+
+
 @cython.final
 cdef class PhysicalRecords:
     """Iterates the physical records of a log file or bytes-like object.
@@ -92,7 +104,7 @@ cdef class PhysicalRecords:
     Raises OSError (naming the file, and the offset of a failed read),
     TypeError, ValueError.
     """
-    cdef object _path           # str, or None for bytes sources
+    cdef readonly object path   # str, or None for bytes sources
     cdef object _source_obj     # keeps a bytes-like source alive
     cdef Py_buffer _view
     cdef bint _have_view
@@ -102,8 +114,11 @@ cdef class PhysicalRecords:
     cdef size_t _data_len
     cdef uint64_t _data_off     # source offset of _data[0]; a block boundary
     cdef size_t _pos
-    cdef uint64_t _size
-    cdef uint32_t _header_kind  # 0 until a record fixes it, then 7 or 11
+    # Bytes the iteration covers: the file's size when opened (less if it
+    # shrank before the end was read).
+    cdef readonly uint64_t file_size
+    # 7 or 11 once an intact record fixed the file's kind, else 0.
+    cdef readonly uint32_t header_size
     cdef int64_t _expect_log    # -1 until known
 
     def __cinit__(self):
@@ -119,7 +134,7 @@ cdef class PhysicalRecords:
         if isinstance(source, (str, os.PathLike)):
             self._open_file(_fspath(source, "source"))
             if log_number is None:
-                n = log_number_from_name(self._path)
+                n = log_number_from_name(self.path)
                 if n is not None:
                     self._expect_log = n & 0xffffffff
             return
@@ -131,19 +146,13 @@ cdef class PhysicalRecords:
         self._have_view = True
         self._source_obj = source
         self._data = <const uint8_t *>self._view.buf
-        self._data_len = self._size = <size_t>self._view.len
+        self._data_len = self.file_size = <size_t>self._view.len
 
     cdef int _open_file(self, str path) except -1:
-        cdef int fd = -1, rc
         cdef uint64_t size = 0
-        bpath = os.fsencode(path)
-        cdef const char *cpath = bpath
-        with nogil:
-            rc = walx_open_read(cpath, &fd, &size)
-        _check_os(rc, path)
-        self._fd = fd
-        self._path = path
-        self._size = size
+        self._fd = _open_for_reading(path, &size)
+        self.path = path
+        self.file_size = size
         self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
         if self._window == NULL:
             raise MemoryError()
@@ -165,7 +174,7 @@ cdef class PhysicalRecords:
         PyMem_Free(self._window)
         self._window = NULL
         self._data = NULL
-        self._data_off = self._size
+        self._data_off = self.file_size
         self._data_len = self._pos = 0
 
     def __enter__(self):
@@ -186,17 +195,17 @@ cdef class PhysicalRecords:
         cdef int rc
         if self._pos < self._data_len:
             return True
-        if self._window == NULL or off >= self._size:
+        if self._window == NULL or off >= self.file_size:
             return False
         # Only what the file held when opened: a device such as /dev/zero
         # would otherwise never end.
-        if self._size - off < want:
-            want = <size_t>(self._size - off)
+        if self.file_size - off < want:
+            want = <size_t>(self.file_size - off)
         rc = walx_pread_full(self._fd, self._window, want, off, &got)
-        _check_os(rc, self._path, f"read at offset {off}")
+        _check_os(rc, self.path, f"read at offset {off}")
         if got == 0:
             # The file shrank since it was opened: its end is here.
-            self._size = off
+            self.file_size = off
             return False
         self._data_off = off
         self._data_len = got
@@ -214,7 +223,7 @@ cdef class PhysicalRecords:
         block_left = WALX_BLOCK_SIZE - off % WALX_BLOCK_SIZE
         avail = min(self._data_len - self._pos, block_left)
         st = walx_parse_physical(self._data + self._pos, block_left, avail,
-                                 self._header_kind, 1, &ph)
+                                 self.header_size, 1, &ph)
         self._pos += ph.consumed
         return self._record(st, &ph, off)
 
@@ -235,28 +244,14 @@ cdef class PhysicalRecords:
                 r.log_number = ph.log_number
         if st != WALX_PARSE_OK:
             return r
-        if walx_type_sets_kind(ph.type) and self._header_kind == 0:
-            self._header_kind = ph.header_size
+        if walx_type_sets_kind(ph.type) and self.header_size == 0:
+            self.header_size = ph.header_size
         if ph.header_size == WALX_RECYCLABLE_HEADER_SIZE:
             if self._expect_log < 0:
                 self._expect_log = ph.log_number
             elif ph.log_number != <uint32_t>self._expect_log:
                 r.status = "old_log"
         return r
-
-    @property
-    def path(self):
-        return self._path
-
-    @property
-    def file_size(self):
-        """Bytes the iteration covers: the file's size when opened."""
-        return self._size
-
-    @property
-    def header_size(self):
-        """7 or 11 once an intact record fixed the file's kind, else 0."""
-        return self._header_kind
 
     @property
     def log_number(self):
@@ -273,18 +268,13 @@ def _read_once(path, *, mode=RecoveryMode.SKIP_ANY_CORRUPTED, log_number=None):
     reader that touches the missing pages, which ends the process: for
     tools that inspect logs, never for recovery."""
     cdef LogReader reader
-    cdef int fd = -1, rc
     cdef uint64_t size = 0
     path = _fspath(path, "path")
     if log_number is None:
         log_number = log_number_from_name(path)
         if log_number is not None:
             log_number &= 0xffffffff     # as LogReader(path) takes it from the name
-    bpath = os.fsencode(path)
-    cdef const char *cpath = bpath
-    with nogil:
-        rc = walx_open_read(cpath, &fd, &size)
-    _check_os(rc, path)
+    cdef int fd = _open_for_reading(path, &size)
     try:
         # A device reports size 0 (LogReader reads nothing of it either).
         data = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""

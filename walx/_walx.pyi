@@ -250,28 +250,25 @@ class WalManager:
 
 # ---- the physical layer (_physical.pyx) --------------------------------------------
 
+from typing import Final
+
+_PhysicalStatus = Literal[
+    "ok", "old_log", "trailer", "zero_fill", "end",
+    "truncated_header", "truncated_payload", "bad_length", "bad_crc",
+]
+
 def record_type_name(t: int) -> str: ...
 
 @final
 class PhysicalRecord:
-    @property
-    def offset(self) -> int: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def status(self) -> Literal[
-        "ok", "old_log", "trailer", "zero_fill", "end",
-        "truncated_header", "truncated_payload", "bad_length", "bad_crc"]: ...
-    @property
-    def reason(self) -> Optional[str]: ...
-    @property
-    def type(self) -> Optional[int]: ...
-    @property
-    def length(self) -> int: ...
-    @property
-    def header_size(self) -> int: ...
-    @property
-    def log_number(self) -> Optional[int]: ...
+    offset: Final[int]
+    size: Final[int]
+    status: Final[_PhysicalStatus]
+    reason: Final[Optional[str]]
+    type: Final[Optional[int]]
+    length: Final[int]
+    header_size: Final[int]
+    log_number: Final[Optional[int]]
     @property
     def type_name(self) -> Optional[str]: ...
     @property
@@ -279,6 +276,9 @@ class PhysicalRecord:
 
 @final
 class PhysicalRecords:
+    path: Final[Optional[str]]
+    file_size: Final[int]
+    header_size: Final[int]
     def __init__(
         self,
         source: Union[str, "os.PathLike[str]", "os.PathLike[bytes]", _Buffer],
@@ -290,12 +290,6 @@ class PhysicalRecords:
     def close(self) -> None: ...
     def __enter__(self) -> "PhysicalRecords": ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
-    @property
-    def path(self) -> Optional[str]: ...
-    @property
-    def file_size(self) -> int: ...
-    @property
-    def header_size(self) -> int: ...
     @property
     def log_number(self) -> Optional[int]: ...
 
