@@ -160,10 +160,13 @@ cdef class PhysicalRecords:
         return 0
 
     def __dealloc__(self):
-        self.close()
+        self._release()
 
     def close(self):
         """Release the file or buffer; idempotent. Iterating ends."""
+        self._release()
+
+    cdef void _release(self) noexcept:
         if self._fd >= 0:
             walx_close(self._fd)
             self._fd = -1
