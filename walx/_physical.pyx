@@ -105,9 +105,7 @@ cdef class PhysicalRecords:
     TypeError, ValueError.
     """
     cdef readonly object path   # str, or None for bytes sources
-    cdef object _source_obj     # keeps a bytes-like source alive
-    cdef Py_buffer _view
-    cdef bint _have_view
+    cdef const uint8_t[::1] _bytes  # a bytes-like source, exported until close()
     cdef int _fd
     cdef uint8_t *_window       # owned window for file sources
     cdef const uint8_t *_data   # the bytes parsed now
@@ -124,9 +122,10 @@ cdef class PhysicalRecords:
     def __cinit__(self):
         self._fd = -1
         self._expect_log = -1
+        self._bytes = None
 
     def __init__(self, source, *, log_number=None):
-        if self._fd >= 0 or self._have_view:
+        if self._fd >= 0 or self._bytes is not None:
             raise RuntimeError("PhysicalRecords.__init__ called twice")
         if log_number is not None:
             self._expect_log = <int64_t>(_check_uint(log_number, "log_number",
@@ -139,14 +138,12 @@ cdef class PhysicalRecords:
                     self._expect_log = n & 0xffffffff
             return
         try:
-            _get_buffer(source, &self._view, "source")
-        except TypeError:
-            raise TypeError("source must be a path (str or os.PathLike) or a "
+            self._bytes = memoryview(source).cast("B")
+        except (TypeError, ValueError):
+            raise TypeError("source must be a path (str or os.PathLike) or a C-contiguous "
                             f"bytes-like object, not {type(source).__name__}") from None
-        self._have_view = True
-        self._source_obj = source
-        self._data = <const uint8_t *>self._view.buf
-        self._data_len = self.file_size = <size_t>self._view.len
+        self._data_len = self.file_size = self._bytes.shape[0]
+        self._data = &self._bytes[0] if self._data_len else NULL
 
     cdef int _open_file(self, str path) except -1:
         cdef uint64_t size = 0
@@ -170,10 +167,7 @@ cdef class PhysicalRecords:
         if self._fd >= 0:
             walx_close(self._fd)
             self._fd = -1
-        if self._have_view:
-            PyBuffer_Release(&self._view)
-            self._have_view = False
-        self._source_obj = None
+        self._bytes = None
         PyMem_Free(self._window)
         self._window = NULL
         self._data = NULL
