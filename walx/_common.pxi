@@ -15,6 +15,11 @@ cdef inline bint _only_python_thread() noexcept:
     return ts != NULL and PyThreadState_Next(ts) == NULL
 
 
+cdef extern from "<errno.h>":
+    # Not in Cython's libc.errno; EAGAIN's twin, a distinct value on some BSDs.
+    const int EWOULDBLOCK
+
+
 # Positive sentinel returned by nogil helpers when the object was closed
 # concurrently (C functions only return 0 or -errno).
 cdef enum:
@@ -71,11 +76,35 @@ cdef object _fspath(object path, str argname):
     return p
 
 
+cdef object _check_bool(object value, str argname):
+    if not isinstance(value, bool):
+        raise TypeError(f"{argname} must be a bool, not {type(value).__name__}")
+    return value
+
+
+cdef object _check_mode(object mode):
+    if not isinstance(mode, RecoveryMode):
+        raise TypeError(f"mode must be a walx.RecoveryMode, not {type(mode).__name__}")
+    return mode
+
+
+cdef uint64_t _check_uint(object value, str argname, uint64_t maximum) except? 0xffffffffffffffff:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{argname} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{argname} must be >= 0, got {value}")
+    if value > maximum:
+        raise ValueError(f"{argname} must be <= {maximum}, got {value}")
+    return value
+
+
 # ---- log names and the directory listing --------------------------------------
-# The one rule: a log file is a regular file named <digits>.wal or
-# <digits>.log whose number fits in a uint64 (log numbers are uint64, as in
-# RocksDB). A WalManager writes and owns only the .wal ones; a .log file (a
-# RocksDB or LevelDB log) is read by the reader, the CLI and repair.
+# The one rule: a log file's name is <digits>.wal or <digits>.log
+# (log_number_from_name); a directory's log files (_log_files) are the
+# regular files so named whose number fits a uint64 (log numbers are
+# uint64, as in RocksDB). A WalManager writes and owns only the .wal ones;
+# a .log file (a RocksDB or LevelDB log) is read by the reader, the CLI and
+# repair.
 
 _LOG_NAME = re.compile(r"^([0-9]+)\.(wal|log)$")
 _RECYCLE_NAME = re.compile(r"^[0-9]+\.wal\.recycle$")
@@ -123,13 +152,3 @@ cdef list _recycle_files(str directory):
         found = [e.path for e in it
                  if _RECYCLE_NAME.match(e.name) and e.is_file(follow_symlinks=False)]
     return sorted(found)
-
-
-cdef uint64_t _check_uint(object value, str argname, uint64_t maximum) except? 0xffffffffffffffff:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{argname} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{argname} must be >= 0, got {value}")
-    if value > maximum:
-        raise ValueError(f"{argname} must be <= {maximum}, got {value}")
-    return value

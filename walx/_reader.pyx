@@ -42,7 +42,7 @@ cdef class LogReader:
     Raises CorruptionError, WalError (compressed WAL), OSError, TypeError,
     ValueError.
     """
-    cdef object _path           # str, or None for bytes sources
+    cdef readonly object path   # str, or None for bytes sources
     cdef object _source_obj     # keeps a bytes-like source alive
     cdef Py_buffer _view
     cdef bint _have_view
@@ -52,13 +52,13 @@ cdef class LogReader:
     cdef size_t _data_len
     cdef uint64_t _data_off     # file offset of _data[0]; a block boundary
     cdef size_t _pos
-    cdef uint64_t _file_size
+    cdef readonly uint64_t file_size
     cdef bint _at_last_window
     cdef uint32_t _header_kind  # 0 until a record is seen, then 7 or 11
     cdef int64_t _expect_log    # -1 until known
     cdef bint _verify
     cdef int _mode
-    cdef object _mode_obj
+    cdef readonly object mode
     cdef uint64_t _max_record   # 0: unlimited
     cdef uint8_t *_scratch
     cdef size_t _scratch_len
@@ -67,11 +67,12 @@ cdef class LogReader:
     cdef uint64_t _chain_start
     cdef list _pending          # tentative damage: [offset, end, reason]
     cdef readonly list corruptions
-    cdef uint64_t _end_offset
+    # Offset just past the last complete logical record returned.
+    cdef readonly uint64_t end_offset
     cdef int64_t _last_record_offset
     cdef uint64_t _clean_upto   # end of the last intact physical record or trailer
     cdef bint _done
-    cdef bint _closed_flag
+    cdef readonly bint closed
     cdef bint _stale_end
     cdef bint _busy             # a thread is in _next (which may drop the GIL)
     cdef bint _release_pending  # close() came while _busy: _next releases
@@ -100,14 +101,9 @@ cdef class LogReader:
         cdef uint64_t size = 0
         if self._fd >= 0 or self._have_view:
             raise RuntimeError("LogReader.__init__ called twice")
-        if not isinstance(mode, RecoveryMode):
-            raise TypeError(f"mode must be a walx.RecoveryMode, not {type(mode).__name__}")
-        self._mode_obj = mode
+        self.mode = _check_mode(mode)
         self._mode = mode.value
-        if not isinstance(verify_checksums, bool):
-            raise TypeError("verify_checksums must be a bool, "
-                            f"not {type(verify_checksums).__name__}")
-        self._verify = verify_checksums
+        self._verify = _check_bool(verify_checksums, "verify_checksums")
         if max_record_size is not None:
             self._max_record = _check_uint(max_record_size, "max_record_size",
                                            0xffffffffffffffff)
@@ -129,8 +125,8 @@ cdef class LogReader:
                 rc = walx_open_read(cpath, &fd, &size)
             _check_os(rc, path)
             self._fd = fd
-            self._path = path
-            self._file_size = size
+            self.path = path
+            self.file_size = size
             self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
             if self._window == NULL:
                 raise MemoryError()
@@ -152,7 +148,7 @@ cdef class LogReader:
             self._source_obj = source
             self._data = <const uint8_t *>self._view.buf
             self._data_len = <size_t>self._view.len
-            self._file_size = self._data_len
+            self.file_size = self._data_len
             self._at_last_window = True
 
     def __dealloc__(self):
@@ -180,14 +176,14 @@ cdef class LogReader:
         """Release the file or buffer; idempotent. From another thread while
         a read is in progress, the reading thread releases them when its
         read returns (its window is not freed under it)."""
-        self._closed_flag = True
+        self.closed = True
         if self._busy:
             self._release_pending = True
         else:
             self._release()
 
     def __enter__(self):
-        if self._closed_flag:
+        if self.closed:
             raise WalClosedError("LogReader is closed")
         return self
 
@@ -196,8 +192,8 @@ cdef class LogReader:
         return False
 
     def __iter__(self):
-        if self._closed_flag:
-            raise WalClosedError(f"LogReader {self._path!r} is closed")
+        if self.closed:
+            raise WalClosedError(f"LogReader {self.path!r} is closed")
         return self
 
     def __next__(self):
@@ -220,11 +216,14 @@ cdef class LogReader:
         cdef size_t want = _WINDOW
         # Read what the file held when it was opened, no more: a device
         # such as /dev/zero would otherwise never end.
-        if self._file_size - off < want:
-            want = <size_t>(self._file_size - off)
+        if self.file_size - off < want:
+            want = <size_t>(self.file_size - off)
         with nogil:
             rc = walx_pread_full(self._fd, self._window, want, off, &got)
-        _check_os(rc, self._path)
+        _check_os(rc, self.path)
+        if self.closed:
+            # close() from another thread during the read.
+            raise WalClosedError(f"LogReader {self.path!r} is closed")
         self._data_off = off
         self._data_len = got
         self._pos = 0
@@ -261,10 +260,10 @@ cdef class LogReader:
 
     cdef int _commit_pending(self) except -1:
         for off, end, reason in self._pending:
-            c = Corruption(self._path, off, end - off, reason)
+            c = Corruption(self.path, off, end - off, reason)
             self.corruptions.append(c)
             _log.warning("damaged log %s at offset %d (%d bytes): %s",
-                         self._path if self._path is not None else "<bytes>",
+                         self.path if self.path is not None else "<bytes>",
                          off, end - off, reason)
         self._pending = []
         self._own_after_damage = False
@@ -272,7 +271,7 @@ cdef class LogReader:
 
     cdef int _fatal_corruption(self, c) except -1:
         self._done = True
-        self._error = CorruptionError(c.reason, self._path, c.offset)
+        self._error = CorruptionError(c.reason, self.path, c.offset)
         raise self._error
 
     cdef int _resolve_before_record(self, uint64_t rec_off) except -1:
@@ -283,11 +282,11 @@ cdef class LogReader:
         if self._mode == _MODE_SKIP:
             return 1
         if self._mode == _MODE_PIT:
-            self.corruptions.append(Corruption(self._path, rec_off,
-                                               self._file_size - rec_off,
+            self.corruptions.append(Corruption(self.path, rec_off,
+                                               self.file_size - rec_off,
                                                REASON_PIT_DROPPED))
             _log.warning("%s: dropping everything from offset %d (POINT_IN_TIME)",
-                         self._path if self._path is not None else "<bytes>", rec_off)
+                         self.path if self.path is not None else "<bytes>", rec_off)
             self._done = True
             return 0
         # TOLERATE_CORRUPTED_TAIL and ABSOLUTE_CONSISTENCY.
@@ -356,14 +355,14 @@ cdef class LogReader:
             if not self._resolve_before_record(rec_off):
                 return None
         self._last_record_offset = <int64_t>rec_off
-        self._end_offset = rec_end
+        self.end_offset = rec_end
         return rec
 
     cdef object _next(self):
         """One record at a time: a LogReader is not shared by threads that
         read at once (a second one gets RuntimeError, never mixed data)."""
         if self._busy:
-            raise RuntimeError(f"LogReader {self._path!r} is being read by another thread")
+            raise RuntimeError(f"LogReader {self.path!r} is being read by another thread")
         self._busy = True
         try:
             return self._next_record()
@@ -378,20 +377,16 @@ cdef class LogReader:
         cdef walx_parse_status st
         cdef uint64_t rec_off, rec_end, block_left
         cdef size_t avail
-        cdef uint32_t t, kind, base
         if self._error is not None:
             raise self._error
-        if self._closed_flag:
-            raise WalClosedError(f"LogReader {self._path!r} is closed")
+        if self.closed:
+            raise WalClosedError(f"LogReader {self.path!r} is closed")
         while not self._done:
             if self._pos >= self._data_len:
                 if self._at_last_window:
                     self._finish()
-                    break
-                self._load_window()
-                if self._closed_flag:
-                    # close() from another thread during the read.
-                    raise WalClosedError(f"LogReader {self._path!r} is closed")
+                else:
+                    self._load_window()
                 continue
             rec_off = self._data_off + self._pos
             block_left = WALX_BLOCK_SIZE - rec_off % WALX_BLOCK_SIZE
@@ -403,109 +398,135 @@ cdef class LogReader:
             self._pos += ph.consumed
             rec_end = rec_off + ph.consumed
             if st != WALX_PARSE_OK:
-                if st == WALX_PARSE_ZERO_FILL and self._in_chain:
-                    # Writers never zero-fill inside a fragment chain: the
-                    # chain is torn, and its next LAST belongs to another record.
-                    self._damage(self._chain_start, rec_end, REASON_INCOMPLETE_CHAIN)
-                    continue
-                if st == WALX_PARSE_TRAILER or st == WALX_PARSE_ZERO_FILL:
-                    # Writers zero-fill block ends too short for a header;
-                    # preallocated space reads as type 0, length 0. Appending
-                    # after zero fill is safe only at a block boundary.
-                    if st == WALX_PARSE_TRAILER or rec_end % WALX_BLOCK_SIZE == 0:
-                        self._mark_clean(rec_end)
-                    continue
-                if st == WALX_PARSE_EOF:
-                    # Nothing, or zeros too short for a header, at the end:
-                    # never-written space.
-                    continue
-                if (rec_off == 0 and avail >= WALX_HEADER_SIZE
-                        and ph.header_size == WALX_RECYCLABLE_HEADER_SIZE
-                        and (st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_TRUNCATED_PAYLOAD
-                             or st == WALX_PARSE_TRUNCATED_HEADER)):
-                    # The type byte was read (avail >= 7): a recyclable log
-                    # whose first write was torn, with stale bytes after it.
-                    self._first_damaged_recyclable = True
-                self._damage(rec_off, rec_end, _REASONS[st])
-                continue
-            t = ph.type
-            if walx_type_sets_kind(t):
-                kind = ph.header_size
-                if self._header_kind == 0:
-                    self._header_kind = kind
-                elif kind != self._header_kind:
-                    self._damage(rec_off, rec_end, REASON_KIND)
-                    continue
-                if kind == WALX_RECYCLABLE_HEADER_SIZE:
-                    if self._expect_log < 0:
-                        self._expect_log = ph.log_number
-                    elif ph.log_number != <uint32_t>self._expect_log:
-                        # Intact, but from the file's previous use: the end
-                        # of this log (RocksDB kOldRecord).
-                        self._stale_end = True
-                        self._finish()
-                        break
-                    if self._pending:
-                        # This log wrote past the damage: it is not stale.
-                        self._own_after_damage = True
-            if t == WALX_FULL or t == WALX_RECYCLABLE_FULL:
-                if self._in_chain:
-                    self._end_chain_early(rec_off)
-                if self._max_record and ph.length > self._max_record:
-                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
-                    continue
-                rec = self._emit(rec_off, rec_end, ph.payload, ph.length)
-                self._mark_clean(rec_end)
-                if rec is not None and rec is not _SKIP:
+                self._not_a_record(st, &ph, rec_off, rec_end, avail)
+            elif self._of_this_log(&ph, rec_off, rec_end):
+                rec = self._take_physical(&ph, rec_off, rec_end)
+                if rec is not _SKIP:
                     return rec
-            elif t == WALX_FIRST or t == WALX_RECYCLABLE_FIRST:
-                if self._in_chain:
-                    self._end_chain_early(rec_off)
-                self._in_chain = True
-                self._chain_start = rec_off
-                self._scratch_len = 0
-                if self._max_record and ph.length > self._max_record:
-                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
-                    continue
-                self._scratch_append(ph.payload, ph.length)
-            elif t == WALX_MIDDLE or t == WALX_RECYCLABLE_MIDDLE or t == WALX_LAST or t == WALX_RECYCLABLE_LAST:
-                if not self._in_chain:
-                    self._damage(rec_off, rec_end, REASON_MISSING_FIRST)
-                    continue
-                if self._max_record and self._scratch_len + ph.length > self._max_record:
-                    self._damage(rec_off, rec_end, REASON_TOO_LARGE)
-                    continue
-                self._scratch_append(ph.payload, ph.length)
-                if t == WALX_LAST or t == WALX_RECYCLABLE_LAST:
-                    self._in_chain = False
-                    rec = self._emit(self._chain_start, rec_end, self._scratch,
-                                     self._scratch_len)
-                    if self._scratch_cap > (1 << 22):
-                        # Do not keep a huge record's buffer around.
-                        PyMem_Free(self._scratch)
-                        self._scratch = NULL
-                        self._scratch_cap = 0
-                    self._scratch_len = 0
-                    self._mark_clean(rec_end)
-                    if rec is not None and rec is not _SKIP:
-                        return rec
-            elif t == WALX_SET_COMPRESSION:
-                self._done = True
-                self._error = WalError(
-                    f"{self._path if self._path is not None else '<bytes>'} at offset "
-                    f"{rec_off}: compressed WAL is not supported (RocksDB "
-                    f"wal_compression record)")
-                raise self._error
-            elif walx_type_sets_kind(t) or (t & WALX_IGNORABLE_BIT):
-                # RocksDB meta records (timestamp sizes, predecessor WAL
-                # info) and types marked ignorable: skipped, never returned.
-                self._mark_clean(rec_end)
-                continue
-            else:
-                self._damage(rec_off, rec_end, f"unknown record type {t}")
         if self._error is not None:
             raise self._error
         return None
+
+    cdef int _not_a_record(self, walx_parse_status st, walx_physical *ph, uint64_t rec_off,
+                           uint64_t rec_end, size_t avail) except -1:
+        """What the parser found at `rec_off` is no record: block padding,
+        never-written space, or damage."""
+        if st == WALX_PARSE_ZERO_FILL and self._in_chain:
+            # Writers never zero-fill inside a fragment chain: the chain is
+            # torn, and its next LAST belongs to another record.
+            return self._damage(self._chain_start, rec_end, REASON_INCOMPLETE_CHAIN)
+        if st == WALX_PARSE_TRAILER or st == WALX_PARSE_ZERO_FILL:
+            # Writers zero-fill block ends too short for a header;
+            # preallocated space reads as type 0, length 0. Appending after
+            # zero fill is safe only at a block boundary.
+            if st == WALX_PARSE_TRAILER or rec_end % WALX_BLOCK_SIZE == 0:
+                self._mark_clean(rec_end)
+            return 0
+        if st == WALX_PARSE_EOF:
+            # Nothing, or zeros too short for a header, at the end:
+            # never-written space.
+            return 0
+        if (rec_off == 0 and avail >= WALX_HEADER_SIZE
+                and ph.header_size == WALX_RECYCLABLE_HEADER_SIZE
+                and (st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_TRUNCATED_PAYLOAD
+                     or st == WALX_PARSE_TRUNCATED_HEADER)):
+            # The type byte was read (avail >= 7): a recyclable log whose
+            # first write was torn, with stale bytes after it.
+            self._first_damaged_recyclable = True
+        return self._damage(rec_off, rec_end, _REASONS[st])
+
+    cdef bint _of_this_log(self, walx_physical *ph, uint64_t rec_off,
+                           uint64_t rec_end) except -1:
+        """An intact physical record: does it belong to this log? A header
+        of the other kind is damage; a recyclable record of another log
+        number is the end of this log (stale bytes of the file's previous
+        use, RocksDB's kOldRecord)."""
+        cdef uint32_t kind = ph.header_size
+        if not walx_type_sets_kind(ph.type):
+            return True
+        if self._header_kind == 0:
+            self._header_kind = kind
+        elif kind != self._header_kind:
+            self._damage(rec_off, rec_end, REASON_KIND)
+            return False
+        if kind == WALX_RECYCLABLE_HEADER_SIZE:
+            if self._expect_log < 0:
+                self._expect_log = ph.log_number
+            elif ph.log_number != <uint32_t>self._expect_log:
+                self._stale_end = True
+                self._finish()
+                return False
+            if self._pending:
+                # This log wrote past the damage: it is not stale.
+                self._own_after_damage = True
+        return True
+
+    cdef object _take_physical(self, walx_physical *ph, uint64_t rec_off, uint64_t rec_end):
+        """Add an intact physical record of this log to the logical record
+        being assembled. Returns the logical record it completes, or _SKIP."""
+        cdef uint32_t t = ph.type
+        if t == WALX_FULL or t == WALX_RECYCLABLE_FULL:
+            if self._in_chain:
+                self._end_chain_early(rec_off)
+            if self._max_record and ph.length > self._max_record:
+                self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+                return _SKIP
+            return self._complete(self._emit(rec_off, rec_end, ph.payload, ph.length), rec_end)
+        if t == WALX_FIRST or t == WALX_RECYCLABLE_FIRST:
+            if self._in_chain:
+                self._end_chain_early(rec_off)
+            self._in_chain = True
+            self._chain_start = rec_off
+            self._scratch_len = 0
+            if self._max_record and ph.length > self._max_record:
+                self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+                return _SKIP
+            self._scratch_append(ph.payload, ph.length)
+            return _SKIP
+        if (t == WALX_MIDDLE or t == WALX_RECYCLABLE_MIDDLE or t == WALX_LAST
+                or t == WALX_RECYCLABLE_LAST):
+            return self._take_fragment(ph, rec_off, rec_end)
+        if t == WALX_SET_COMPRESSION:
+            self._done = True
+            self._error = WalError(
+                f"{self.path if self.path is not None else '<bytes>'} at offset "
+                f"{rec_off}: compressed WAL is not supported (RocksDB "
+                f"wal_compression record)")
+            raise self._error
+        if walx_type_sets_kind(t) or (t & WALX_IGNORABLE_BIT):
+            # RocksDB meta records (timestamp sizes, predecessor WAL info)
+            # and types marked ignorable: skipped, never returned.
+            self._mark_clean(rec_end)
+        else:
+            self._damage(rec_off, rec_end, f"unknown record type {t}")
+        return _SKIP
+
+    cdef object _take_fragment(self, walx_physical *ph, uint64_t rec_off, uint64_t rec_end):
+        """A MIDDLE or LAST fragment; returns the record a LAST completes, or _SKIP."""
+        if not self._in_chain:
+            self._damage(rec_off, rec_end, REASON_MISSING_FIRST)
+            return _SKIP
+        if self._max_record and self._scratch_len + ph.length > self._max_record:
+            self._damage(rec_off, rec_end, REASON_TOO_LARGE)
+            return _SKIP
+        self._scratch_append(ph.payload, ph.length)
+        if ph.type != WALX_LAST and ph.type != WALX_RECYCLABLE_LAST:
+            return _SKIP
+        self._in_chain = False
+        rec = self._emit(self._chain_start, rec_end, self._scratch, self._scratch_len)
+        if self._scratch_cap > (1 << 22):
+            # Do not keep a huge record's buffer around.
+            PyMem_Free(self._scratch)
+            self._scratch = NULL
+            self._scratch_cap = 0
+        self._scratch_len = 0
+        return self._complete(rec, rec_end)
+
+    cdef inline object _complete(self, object rec, uint64_t rec_end):
+        """After _emit: the record to return, or _SKIP (reading goes on, or
+        stops when _emit ended it)."""
+        self._mark_clean(rec_end)
+        return _SKIP if rec is None else rec
 
     cdef inline void _mark_clean(self, uint64_t end) noexcept:
         """`end` is a safe place to append if nothing damaged or unfinished
@@ -525,26 +546,9 @@ cdef class LogReader:
     # ---- properties -------------------------------------------------------------
 
     @property
-    def path(self):
-        return self._path
-
-    @property
-    def mode(self):
-        return self._mode_obj
-
-    @property
-    def closed(self):
-        return self._closed_flag
-
-    @property
     def last_record_offset(self):
         """Start offset of the last record returned (None before the first)."""
         return None if self._last_record_offset < 0 else self._last_record_offset
-
-    @property
-    def end_offset(self):
-        """Offset just past the last complete logical record returned."""
-        return self._end_offset
 
     @property
     def max_record_size(self):
@@ -565,15 +569,11 @@ cdef class LogReader:
         return None if self._expect_log < 0 else self._expect_log
 
     @property
-    def file_size(self):
-        return self._file_size
-
-    @property
     def clean_end(self):
         """True once the whole source was read and it ends exactly after an
         intact record: appending there continues the log safely."""
         return (self._done and self._error is None and not self.corruptions
-                and not self._stale_end and self._clean_upto == self._file_size)
+                and not self._stale_end and self._clean_upto == self.file_size)
 
     def __repr__(self):
-        return f"<walx.LogReader {self._path!r} mode={self._mode_obj.name}>"
+        return f"<walx.LogReader {self.path!r} mode={self.mode.name}>"

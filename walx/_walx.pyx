@@ -1,5 +1,5 @@
 # cython: language_level=3, embedsignature=True, cdivision=False
-"""walx._walx: the compiled core (framing, CRC32C, writer, reader).
+"""walx._walx: the compiled core (framing, CRC32C, writer, reader, manager).
 
 The root of the single extension module; the classes live in fragments
 included below, in dependency order.
@@ -11,7 +11,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.pystate cimport (PyInterpreterState, PyInterpreterState_Head,
                               PyInterpreterState_Next, PyInterpreterState_ThreadHead,
                               PyThreadState, PyThreadState_Next)
-from libc.errno cimport EBADF, EINVAL, ENOMEM
+from libc.errno cimport EAGAIN, EBADF, EEXIST, EINVAL, ENOMEM, ENOTDIR, EOPNOTSUPP
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -19,7 +19,9 @@ from walx._clib cimport *
 
 import logging
 import os
+import pathlib
 import re
+import threading
 import warnings
 
 from walx._enums import OpType, RecordType, RecoveryMode
@@ -35,10 +37,14 @@ DEBUG_BUILD = WALX_DEBUG
 _log = logging.getLogger("walx")
 
 include "_common.pxi"
+include "_fsops.pyx"
 include "_crc32c.pyx"
 include "_hooks.pyx"
 include "_writer.pyx"
 include "_batch.pyx"
 include "_reader.pyx"
 include "_physical.pyx"
+include "_repair.pyx"
+include "_logfiles.pyx"
 include "_manager.pyx"
+include "_recovery.pyx"
