@@ -9,6 +9,7 @@ damage and errors go to stderr as ``walx CMD: FILE: ... offset N ...``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -171,10 +172,11 @@ def read_log(path: str, mode: walx.RecoveryMode, codec: Optional[str], *,
     batch header when no codec decodes it. With reader_decodes and codec
     "walx", LogReader decodes (a bad batch is damage under the mode's rules,
     as in recovery) and on_record is not called. `reader`, when given, is
-    the LogReader of `path` to read (and close).
+    the LogReader of `path` to read; the caller closes it.
     """
     rep = FileReport(path)
     reader_codec = "walx" if codec == "walx" and reader_decodes else None
+    own = reader is None
     if reader is None:
         try:
             reader = walx.LogReader(path, mode=mode, codec=reader_codec)
@@ -190,7 +192,7 @@ def read_log(path: str, mode: walx.RecoveryMode, codec: Optional[str], *,
             seen += 1
             _add_damage(rep, on_damage, c.offset, c.size, c.reason)
 
-    with reader:
+    with reader if own else contextlib.nullcontext():
         rep.file_size = reader.file_size
         while True:
             # Only the reader's own errors are caught here, never the callbacks'.

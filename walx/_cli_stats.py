@@ -1,20 +1,23 @@
 """``walx stats``: per file and in total, records, bytes, fragments, padding,
 sequences and damage.
 
-Each file is read once: a LogReader (records, sequences, damage under the
-recovery mode) and a PhysicalRecords (fragments, padding, zero fill) walk
-one mapping of it in step.
+Each file is read once: a LogReader reads the records, sequences and
+damage under the recovery mode, and hands each physical record it parses
+to the layout (its tap); where the reader stops early (a fatal corruption,
+POINT_IN_TIME), the layout reads the rest of the physical records through
+the same reader.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+import walx
 from walx._cli_cmds import (EXIT_DAMAGE, EXIT_ERROR, EXIT_OK, FileReport, _err, _jline, _n,
                             _os_message, expand_paths, read_log)
-from walx._walx import PhysicalRecord, _read_once
+from walx._walx import PhysicalRecord, _physical_rest, _tap
 
 _FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
 
@@ -22,58 +25,52 @@ _FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
 class Layout:
     """The physical side of ``walx stats``: fragments by type, block
     trailers, zero fill, and where an older generation of a recycled file
-    starts. Fed by PhysicalRecords over the bytes the LogReader pass reads,
-    in step with it (as read_log's progress), so each page is read once."""
+    starts (the end of the log: nothing after it counts)."""
 
-    def __init__(self, records: Iterable[PhysicalRecord]) -> None:
-        self._records: Iterator[PhysicalRecord] = iter(records)
-        self._at = 0                   # offset of the next physical record
-        self._ended = False
+    def __init__(self) -> None:
+        self.ended = False
         self.fragments: Dict[str, int] = collections.Counter()
         self.padding: List[Tuple[int, int]] = []        # (offset, length)
         self.zero_fill_bytes = 0
         self.stale_offset: Optional[int] = None
 
-    def update(self, done: int) -> None:
-        """Take in the physical records that start before offset `done`."""
-        while not self._ended and self._at < done:
-            rec = next(self._records, None)
-            if rec is None:
-                self._ended = True
-                break
-            self._at = rec.offset + rec.size
-            if rec.status == "ok" and rec.type_name is not None:
-                self.fragments[rec.type_name] += 1
-            elif rec.status == "trailer":
-                self.padding.append((rec.offset, rec.size))
-            elif rec.status == "zero_fill":
-                self.zero_fill_bytes += rec.size
-            elif rec.status == "old_log":
-                # Intact, but from the file's previous use: the end of this log.
-                self.stale_offset = rec.offset
-                self._ended = True
-
-    def finish(self) -> None:
-        self.update(1 << 64)
+    def add(self, rec: PhysicalRecord) -> None:
+        """Count one physical record, in file order."""
+        if self.ended:
+            return
+        if rec.status == "ok" and rec.type_name is not None:
+            self.fragments[rec.type_name] += 1
+        elif rec.status == "trailer":
+            self.padding.append((rec.offset, rec.size))
+        elif rec.status == "zero_fill":
+            self.zero_fill_bytes += rec.size
+        elif rec.status == "old_log":
+            # Intact, but from the file's previous use: the end of this log.
+            self.stale_offset = rec.offset
+            self.ended = True
 
 
 def _read_stats(args: argparse.Namespace, path: str) -> Tuple[FileReport, Optional[Layout], int]:
     """One pass over `path`: the LogReader report, the layout (None after
     an error) and the header size the physical records fixed."""
     try:
-        reader, physical = _read_once(path, mode=args.mode)
+        reader = walx.LogReader(path, mode=args.mode)
     except OSError as e:
         rep = FileReport(path)
         rep.error = _os_message(path, e)
         return rep, None, 0
-    with physical:
-        layout = Layout(physical)
+    layout = Layout()
+    _tap(reader, layout.add)
+    with reader:
         rep = read_log(path, args.mode, args.codec, header_seqs=args.codec is None,
-                       reader=reader, progress=layout)
+                       reader=reader)
         if rep.error is not None:
             return rep, None, 0
-        layout.finish()
-        return rep, layout, physical.header_size
+        _tap(reader, None)
+        if not layout.ended:
+            for rec in _physical_rest(reader):
+                layout.add(rec)
+        return rep, layout, reader.header_size
 
 
 def _file_stats(args: argparse.Namespace, path: str) -> Dict[str, Any]:

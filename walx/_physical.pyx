@@ -2,9 +2,9 @@
 # PhysicalRecords: the physical layer of a log, one walx_parse_physical()
 # result at a time, for tools (`walx stats`). It reports what the parser
 # sees and decides nothing: what damage means is LogReader's policy
-# (docs/format.md, "Reading").
-
-import mmap
+# (docs/format.md, "Reading"). It reads through a LogReader's physical
+# layer (LogReader._next_physical), as LevelDB's ReadRecord reads through
+# ReadPhysicalRecord, and a LogReader's tap hands out the same records.
 
 _PHYSICAL_STATUS = {
     WALX_PARSE_OK: "ok",
@@ -77,19 +77,30 @@ cdef class PhysicalRecord:
         return head + ">"
 
 
-cdef int _open_for_reading(str path, uint64_t *size) except -1:
-    """A read-only descriptor of `path` (set *size to its size); OSError
-    naming `path` for a directory, a FIFO or socket, or a failed open."""
-    cdef int fd = -1, rc
-    bpath = os.fsencode(path)
-    cdef const char *cpath = bpath
-    with nogil:
-        rc = walx_open_read(cpath, &fd, size)
-    _check_os(rc, path)
-    return fd
+cdef PhysicalRecord _physical_record(walx_parse_status st, walx_physical *ph, uint64_t off,
+                                     bint older_generation):
+    """The PhysicalRecord of one walx_parse_physical() result at `off`:
+    for PhysicalRecords and for a LogReader's tap alike. `older_generation`
+    is LogReader._belongs' verdict for an intact record."""
+    cdef PhysicalRecord r = PhysicalRecord.__new__(PhysicalRecord)
+    r.offset = off
+    r.size = ph.consumed
+    r.status = "old_log" if older_generation else _PHYSICAL_STATUS[st]
+    r.reason = _REASONS.get(st)
+    if (st == WALX_PARSE_OK or st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_BAD_LENGTH
+            or st == WALX_PARSE_TRUNCATED_PAYLOAD):
+        # The parser read the whole header (a too-long recyclable header is
+        # BAD_LENGTH with only its first 7 bytes read).
+        r.type = ph.type
+        r.length = ph.length
+        r.header_size = ph.header_size
+        if ph.header_size == WALX_RECYCLABLE_HEADER_SIZE and ph.consumed >= ph.header_size:
+            r.log_number = ph.log_number
+    return r
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class PhysicalRecords:
     """Iterates the physical records of a log file or bytes-like object.
 
@@ -98,81 +109,23 @@ cdef class PhysicalRecords:
     Yields a PhysicalRecord for every record and every skipped or damaged
     span, in file order, covering the source from offset 0 to its end. A
     file is read once, one window of whole blocks at a time, as far as its
-    size when opened. `log_number` is what recyclable records must carry
-    (default: the number in the file name, else the first intact
-    recyclable record's). Not for several threads at once.
-    Raises OSError (naming the file, and the offset of a failed read),
-    TypeError, ValueError.
+    size when opened (``file_size``). `log_number` is what recyclable
+    records must carry (default: the number in the file name, else the
+    first intact recyclable record's). Not for several threads at once.
+    Raises OSError (naming the file), TypeError, ValueError.
     """
-    cdef readonly object path   # str, or None for bytes sources
-    cdef const uint8_t[::1] _bytes  # a bytes-like source, exported until close()
-    cdef int _fd
-    cdef uint8_t *_window       # owned window for file sources
-    cdef const uint8_t *_data   # the bytes parsed now
-    cdef size_t _data_len
-    cdef uint64_t _data_off     # source offset of _data[0]; a block boundary
-    cdef size_t _pos
-    # Bytes the iteration covers: the file's size when opened (less if it
-    # shrank before the end was read).
-    cdef readonly uint64_t file_size
-    # 7 or 11 once an intact record fixed the file's kind, else 0.
-    cdef readonly uint32_t header_size
-    cdef int64_t _expect_log    # -1 until known
-
-    def __cinit__(self):
-        self._fd = -1
-        self._expect_log = -1
-        self._bytes = None
+    cdef LogReader _reader
 
     def __init__(self, source, *, log_number=None):
-        if self._fd >= 0 or self._bytes is not None:
+        if self._reader is not None:
             raise RuntimeError("PhysicalRecords.__init__ called twice")
-        if log_number is not None:
-            self._expect_log = <int64_t>(_check_uint(log_number, "log_number",
-                                                     0xffffffffffffffff) & 0xffffffff)
-        if isinstance(source, (str, os.PathLike)):
-            self._open_file(_fspath(source, "source"))
-            if log_number is None:
-                n = log_number_from_name(self.path)
-                if n is not None:
-                    self._expect_log = n & 0xffffffff
-            return
-        try:
-            self._bytes = memoryview(source).cast("B")
-        except (TypeError, ValueError):
-            raise TypeError("source must be a path (str or os.PathLike) or a C-contiguous "
-                            f"bytes-like object, not {type(source).__name__}") from None
-        self._data_len = self.file_size = self._bytes.shape[0]
-        self._data = &self._bytes[0] if self._data_len else NULL
-
-    cdef int _open_file(self, str path) except -1:
-        cdef uint64_t size = 0
-        self._fd = _open_for_reading(path, &size)
-        self.path = path
-        self.file_size = size
-        self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
-        if self._window == NULL:
-            raise MemoryError()
-        self._data = self._window
-        return 0
-
-    def __dealloc__(self):
-        self._release()
+        self._reader = LogReader(source, log_number=log_number,
+                                 mode=RecoveryMode.SKIP_ANY_CORRUPTED)
 
     def close(self):
         """Release the file or buffer; idempotent. Iterating ends."""
-        self._release()
-
-    cdef void _release(self) noexcept:
-        if self._fd >= 0:
-            walx_close(self._fd)
-            self._fd = -1
-        self._bytes = None
-        PyMem_Free(self._window)
-        self._window = NULL
-        self._data = NULL
-        self._data_off = self.file_size
-        self._data_len = self._pos = 0
+        if self._reader is not None:
+            self._reader.close()
 
     def __enter__(self):
         return self
@@ -184,100 +137,51 @@ cdef class PhysicalRecords:
     def __iter__(self):
         return self
 
-    cdef bint _refill(self) except -1:
-        """Make _data hold unparsed bytes; False at the end of the source.
-        The GIL stays held: no other thread can free the window mid-read."""
-        cdef size_t got = 0, want = _WINDOW
-        cdef uint64_t off = self._data_off + self._data_len
-        cdef int rc
-        if self._pos < self._data_len:
-            return True
-        if self._window == NULL or off >= self.file_size:
-            return False
-        # Only what the file held when opened: a device such as /dev/zero
-        # would otherwise never end.
-        if self.file_size - off < want:
-            want = <size_t>(self.file_size - off)
-        rc = walx_pread_full(self._fd, self._window, want, off, &got)
-        _check_os(rc, self.path, f"read at offset {off}")
-        if got == 0:
-            # The file shrank since it was opened: its end is here.
-            self.file_size = off
-            return False
-        self._data_off = off
-        self._data_len = got
-        self._pos = 0
-        return True
-
     def __next__(self):
-        cdef walx_physical ph
-        cdef walx_parse_status st
-        cdef uint64_t off
-        cdef size_t block_left, avail
-        if not self._refill():
+        rec = None if self._reader is None else self._reader._next(True)
+        if rec is None:
             raise StopIteration
-        off = self._data_off + self._pos
-        block_left = WALX_BLOCK_SIZE - off % WALX_BLOCK_SIZE
-        avail = min(self._data_len - self._pos, block_left)
-        st = walx_parse_physical(self._data + self._pos, block_left, avail,
-                                 self.header_size, 1, &ph)
-        self._pos += ph.consumed
-        return self._record(st, &ph, off)
+        return rec
 
-    cdef PhysicalRecord _record(self, walx_parse_status st, walx_physical *ph, uint64_t off):
-        cdef PhysicalRecord r = PhysicalRecord.__new__(PhysicalRecord)
-        r.offset = off
-        r.size = ph.consumed
-        r.status = _PHYSICAL_STATUS[st]
-        r.reason = _REASONS.get(st)
-        if (st == WALX_PARSE_OK or st == WALX_PARSE_BAD_CRC or st == WALX_PARSE_BAD_LENGTH
-                or st == WALX_PARSE_TRUNCATED_PAYLOAD):
-            # The parser read the whole header (a too-long recyclable
-            # header is BAD_LENGTH with only its first 7 bytes read).
-            r.type = ph.type
-            r.length = ph.length
-            r.header_size = ph.header_size
-            if ph.header_size == WALX_RECYCLABLE_HEADER_SIZE and ph.consumed >= ph.header_size:
-                r.log_number = ph.log_number
-        if st != WALX_PARSE_OK:
-            return r
-        if walx_type_sets_kind(ph.type) and self.header_size == 0:
-            self.header_size = ph.header_size
-        if ph.header_size == WALX_RECYCLABLE_HEADER_SIZE:
-            if self._expect_log < 0:
-                self._expect_log = ph.log_number
-            elif ph.log_number != <uint32_t>self._expect_log:
-                r.status = "old_log"
-        return r
+    @property
+    def path(self):
+        """The file's path, or None for a bytes-like source."""
+        return None if self._reader is None else self._reader.path
+
+    @property
+    def file_size(self):
+        """The bytes the iteration covers: the source's size when opened."""
+        return 0 if self._reader is None else self._reader.file_size
+
+    @property
+    def header_size(self):
+        """7 or 11 once an intact record fixed the file's kind, else 0."""
+        return 0 if self._reader is None else self._reader._header_kind
 
     @property
     def log_number(self):
         """The log number recyclable records must carry (low 32 bits), or None."""
-        return None if self._expect_log < 0 else self._expect_log
+        return None if self._reader is None else self._reader.log_number
 
 
-def _read_once(path, *, mode=RecoveryMode.SKIP_ANY_CORRUPTED, log_number=None):
-    """A LogReader and a PhysicalRecords over one read-only mapping of
-    `path`: the file is opened and read once for both (``walx stats``).
-    Close both before dropping the mapping's last reference.
+def _tap(LogReader reader not None, tap):
+    """Private (``walx stats``): from now on `reader` calls tap(record) with
+    the PhysicalRecord of every physical record its record loop parses, in
+    file order, before acting on it; tap=None stops it. An exception from
+    `tap` propagates out of the read, and the reader is not to be used
+    further."""
+    if tap is not None and not callable(tap):
+        raise TypeError(f"tap must be callable or None, not {type(tap).__name__}")
+    reader._tap = tap
 
-    A file truncated by another process while mapped raises SIGBUS in the
-    reader that touches the missing pages, which ends the process: for
-    tools that inspect logs, never for recovery."""
-    cdef LogReader reader
-    cdef uint64_t size = 0
-    path = _fspath(path, "path")
-    if log_number is None:
-        log_number = log_number_from_name(path)
-        if log_number is not None:
-            log_number &= 0xffffffff     # as LogReader(path) takes it from the name
-    cdef int fd = _open_for_reading(path, &size)
-    try:
-        # A device reports size 0 (LogReader reads nothing of it either).
-        data = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
-    finally:
-        walx_close(fd)
-    reader = LogReader(data, mode=mode, log_number=log_number)
-    # The reader names the file in its corruptions, errors and log lines.
-    reader._path = path
-    return reader, PhysicalRecords(data, log_number=log_number)
+
+def _physical_rest(LogReader reader not None):
+    """Private (``walx stats``): the physical records of `reader`'s source
+    after the place its record loop stopped (a fatal corruption,
+    POINT_IN_TIME, a stale end), to the end of the data, read through the
+    reader. Closing either ends both."""
+    if not reader._done:
+        raise ValueError("the reader has not stopped: its records are not read yet")
+    cdef PhysicalRecords rest = PhysicalRecords.__new__(PhysicalRecords)
+    rest._reader = reader
+    return rest

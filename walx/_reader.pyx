@@ -12,6 +12,12 @@ cdef int _MODE_ABSOLUTE = 1
 cdef int _MODE_PIT = 2
 cdef int _MODE_SKIP = 3
 
+# Where an intact physical record belongs (LogReader._belongs).
+cdef enum:
+    _OWN = 0                # this log's, or a type that fixes no header kind
+    _OTHER_KIND = 1         # a header of the other kind than the file's first
+    _OLDER_GENERATION = 2   # recyclable, of another log number
+
 _REASONS = {
     WALX_PARSE_TRUNCATED_HEADER: "incomplete: truncated record header",
     WALX_PARSE_TRUNCATED_PAYLOAD: "incomplete: truncated record payload",
@@ -85,6 +91,9 @@ cdef class LogReader:
     cdef bint _own_after_damage
     cdef object _error          # sticky exception once raised
     cdef bint _as_batches       # codec="walx": yield WriteBatch objects
+    # Private (walx stats): called with a PhysicalRecord for every physical
+    # record the record loop parses; None costs one check per record.
+    cdef object _tap
 
     def __cinit__(self):
         self._fd = -1
@@ -197,14 +206,14 @@ cdef class LogReader:
         return self
 
     def __next__(self):
-        rec = self._next()
+        rec = self._next(False)
         if rec is None:
             raise StopIteration
         return rec
 
     def read_record(self):
         """The next payload, or None at the end of the log."""
-        return self._next()
+        return self._next(False)
 
     # ---- window management -------------------------------------------------
 
@@ -231,6 +240,44 @@ cdef class LogReader:
             # pread_full returns short only at the end of the data.
             self._at_last_window = True
         return 0
+
+    cdef inline int _parse_next(self, walx_physical *ph, uint64_t *off,
+                                size_t *avail) except -2:
+        """The physical layer: parse the record at the read position and
+        step past it. Returns its walx_parse_status, or -1 at the end of
+        the data; *off is its offset, *avail the bytes the parser saw."""
+        cdef uint64_t block_left
+        cdef int st
+        while self._pos >= self._data_len:
+            if self._at_last_window:
+                return -1
+            self._load_window()
+        off[0] = self._data_off + self._pos
+        block_left = WALX_BLOCK_SIZE - off[0] % WALX_BLOCK_SIZE
+        avail[0] = self._data_len - self._pos
+        if avail[0] > block_left:
+            avail[0] = block_left
+        st = walx_parse_physical(self._data + self._pos, block_left, avail[0],
+                                 self._header_kind, self._verify, ph)
+        self._pos += ph.consumed
+        return st
+
+    cdef object _next_physical(self):
+        """The next physical record as a PhysicalRecord, or None at the end
+        of the data or once closed (PhysicalRecords; after the record loop
+        stopped, the rest of the data). The record loop's state is left
+        alone but for the header kind and log number that _belongs fixes."""
+        cdef walx_physical ph
+        cdef uint64_t off
+        cdef size_t avail
+        cdef int st
+        if self.closed:
+            return None
+        st = self._parse_next(&ph, &off, &avail)
+        if st < 0:
+            return None
+        return _physical_record(<walx_parse_status>st, &ph, off,
+                                st == WALX_PARSE_OK and self._belongs(&ph) == _OLDER_GENERATION)
 
     # ---- damage policy ------------------------------------------------------
 
@@ -358,14 +405,15 @@ cdef class LogReader:
         self.end_offset = rec_end
         return rec
 
-    cdef object _next(self):
-        """One record at a time: a LogReader is not shared by threads that
-        read at once (a second one gets RuntimeError, never mixed data)."""
+    cdef object _next(self, bint physical):
+        """One record (or with `physical`, one physical record) at a time:
+        a LogReader is not shared by threads that read at once (a second
+        one gets RuntimeError, never mixed data)."""
         if self._busy:
             raise RuntimeError(f"LogReader {self.path!r} is being read by another thread")
         self._busy = True
         try:
-            return self._next_record()
+            return self._next_physical() if physical else self._next_record()
         finally:
             self._busy = False
             if self._release_pending:
@@ -374,38 +422,47 @@ cdef class LogReader:
 
     cdef object _next_record(self):
         cdef walx_physical ph
-        cdef walx_parse_status st
-        cdef uint64_t rec_off, rec_end, block_left
+        cdef int st, belongs
+        cdef uint64_t rec_off, rec_end
         cdef size_t avail
         if self._error is not None:
             raise self._error
         if self.closed:
             raise WalClosedError(f"LogReader {self.path!r} is closed")
         while not self._done:
-            if self._pos >= self._data_len:
-                if self._at_last_window:
-                    self._finish()
-                else:
-                    self._load_window()
+            st = self._parse_next(&ph, &rec_off, &avail)
+            if st < 0:
+                self._finish()
                 continue
-            rec_off = self._data_off + self._pos
-            block_left = WALX_BLOCK_SIZE - rec_off % WALX_BLOCK_SIZE
-            avail = self._data_len - self._pos
-            if avail > block_left:
-                avail = block_left
-            st = walx_parse_physical(self._data + self._pos, block_left, avail,
-                                     self._header_kind, self._verify, &ph)
-            self._pos += ph.consumed
             rec_end = rec_off + ph.consumed
+            belongs = self._belongs(&ph) if st == WALX_PARSE_OK else _OWN
+            if self._tap is not None:
+                self._call_tap(st, &ph, rec_off, belongs)
             if st != WALX_PARSE_OK:
-                self._not_a_record(st, &ph, rec_off, rec_end, avail)
-            elif self._of_this_log(&ph, rec_off, rec_end):
+                self._not_a_record(<walx_parse_status>st, &ph, rec_off, rec_end, avail)
+            elif belongs == _OWN:
+                if self._pending and ph.header_size == WALX_RECYCLABLE_HEADER_SIZE:
+                    # This log wrote past the damage: it is not stale.
+                    self._own_after_damage = True
                 rec = self._take_physical(&ph, rec_off, rec_end)
                 if rec is not _SKIP:
                     return rec
+            elif belongs == _OTHER_KIND:
+                self._damage(rec_off, rec_end, REASON_KIND)
+            else:
+                # Stale bytes of the file's previous use: the end of this log
+                # (RocksDB's kOldRecord).
+                self._stale_end = True
+                self._finish()
         if self._error is not None:
             raise self._error
         return None
+
+    cdef int _call_tap(self, int st, walx_physical *ph, uint64_t rec_off,
+                       int belongs) except -1:
+        self._tap(_physical_record(<walx_parse_status>st, ph, rec_off,
+                                   belongs == _OLDER_GENERATION))
+        return 0
 
     cdef int _not_a_record(self, walx_parse_status st, walx_physical *ph, uint64_t rec_off,
                            uint64_t rec_end, size_t avail) except -1:
@@ -435,31 +492,26 @@ cdef class LogReader:
             self._first_damaged_recyclable = True
         return self._damage(rec_off, rec_end, _REASONS[st])
 
-    cdef bint _of_this_log(self, walx_physical *ph, uint64_t rec_off,
-                           uint64_t rec_end) except -1:
-        """An intact physical record: does it belong to this log? A header
-        of the other kind is damage; a recyclable record of another log
-        number is the end of this log (stale bytes of the file's previous
-        use, RocksDB's kOldRecord)."""
+    cdef int _belongs(self, walx_physical *ph) noexcept:
+        """Where the intact record `ph` belongs: _OWN, _OTHER_KIND (a
+        header of the other kind than the file's first record: damage) or
+        _OLDER_GENERATION (a recyclable record of another log number: bytes
+        of the file's previous use). The first record that carries them
+        fixes the file's header kind and, unless given, its log number. The
+        one rule for LogReader and PhysicalRecords."""
         cdef uint32_t kind = ph.header_size
         if not walx_type_sets_kind(ph.type):
-            return True
+            return _OWN
         if self._header_kind == 0:
             self._header_kind = kind
         elif kind != self._header_kind:
-            self._damage(rec_off, rec_end, REASON_KIND)
-            return False
+            return _OTHER_KIND
         if kind == WALX_RECYCLABLE_HEADER_SIZE:
             if self._expect_log < 0:
                 self._expect_log = ph.log_number
             elif ph.log_number != <uint32_t>self._expect_log:
-                self._stale_end = True
-                self._finish()
-                return False
-            if self._pending:
-                # This log wrote past the damage: it is not stale.
-                self._own_after_damage = True
-        return True
+                return _OLDER_GENERATION
+        return _OWN
 
     cdef object _take_physical(self, walx_physical *ph, uint64_t rec_off, uint64_t rec_end):
         """Add an intact physical record of this log to the logical record

@@ -4,7 +4,8 @@ import os
 import pathlib
 from typing_extensions import Buffer as _Buffer, TypeVar
 from typing import (
-    Any, Generic, Iterable, Iterator, Literal, NamedTuple, Optional, Union, final, overload,
+    Any, Callable, Generic, Iterable, Iterator, Literal, NamedTuple, Optional, Union, final,
+    overload,
 )
 
 from walx._enums import OpType, RecoveryMode
@@ -259,9 +260,6 @@ class PhysicalRecord:
 
 @final
 class PhysicalRecords:
-    path: Final[Optional[str]]
-    file_size: Final[int]
-    header_size: Final[int]
     def __init__(
         self,
         source: Union[str, "os.PathLike[str]", "os.PathLike[bytes]", _Buffer],
@@ -274,8 +272,13 @@ class PhysicalRecords:
     def __enter__(self) -> "PhysicalRecords": ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
     @property
+    def path(self) -> Optional[str]: ...
+    @property
+    def file_size(self) -> int: ...
+    @property
+    def header_size(self) -> int: ...
+    @property
     def log_number(self) -> Optional[int]: ...
 
-def _read_once(
-    path: _Path, *, mode: RecoveryMode = ..., log_number: Optional[int] = None
-) -> tuple[LogReader[bytes], PhysicalRecords]: ...
+def _tap(reader: LogReader[Any], tap: Optional[Callable[[PhysicalRecord], object]]) -> None: ...
+def _physical_rest(reader: LogReader[Any]) -> PhysicalRecords: ...
