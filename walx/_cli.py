@@ -264,9 +264,9 @@ def _add_readers(add: AddCommand) -> None:
     repair = add("repair", cmd_repair, "cut damaged tails (walx.repair)",
                  "Truncate each damaged tail to the end of the last valid record, keeping\n"
                  "the original as NAME.broken. Damage followed by valid records is not\n"
-                 "cut (exit 1); a directory is repaired as a whole, or not at all. With\n"
-                 "--dry-run nothing changes, and the exit status is 1 when something\n"
-                 "would be cut.")
+                 "cut (exit 1); a directory is repaired as a whole, or not at all, and so\n"
+                 "are several paths. With --dry-run nothing changes, and the exit status\n"
+                 "is 1 when something would be cut or refused.")
     repair.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
     repair.add_argument("--dry-run", action="store_true",
                         help="report what would be cut; change nothing")

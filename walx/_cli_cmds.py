@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, Protocol, TextIO
+from typing import Any, Callable, Dict, List, Optional, Protocol, TextIO, Tuple
 
 import walx
 from walx import _codecs
@@ -422,16 +422,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 # ---- repair -----------------------------------------------------------------------
 
-def _refused(target: str, e: walx.CorruptionError, dry_run: bool) -> None:
+def _refused(target: str, e: walx.CorruptionError, note: Optional[str]) -> None:
+    """Report walx.repair's refusal of `target`: its message names every log
+    damaged in the middle (the first one by path, offset and reason)."""
     path = e.path or target
-    print(f"{path}: NOT REPAIRED: damage at offset {e.offset} ({e.reason}) is "
-          f"followed by valid records")
-    _err("repair", f"{path}: cannot repair: damage at offset {e.offset} ({e.reason}) is "
-                   f"followed by valid records, and cutting there would drop them; "
-                   f"inspect with 'walx verify --mode skip'")
-    if os.path.isdir(target):
-        what = "no log would be cut" if dry_run else "nothing was changed"
-        _err("repair", f"{target}: {what}: every log of a directory is repaired, or none is")
+    print(f"{path}: NOT REPAIRED: damage at offset {e.offset} is followed by valid records: "
+          f"{e.reason}")
+    _err("repair", f"{path}: cannot repair: damage at offset {e.offset} is followed by valid "
+                   f"records, and cutting there would drop them ({e.reason}); inspect with "
+                   f"'walx verify --mode skip'")
+    if note:
+        _err("repair", f"{target}: {note}")
+
+
+def _refusals(targets: List[str]) -> List[Tuple[str, walx.CorruptionError]]:
+    """walx.repair(dry_run=True) on each target: the ones it refuses. Other
+    errors are left to the pass that repairs."""
+    refused = []
+    for target in targets:
+        try:
+            walx.repair(target, dry_run=True)
+        except walx.CorruptionError as e:
+            refused.append((target, e))
+        except (OSError, walx.WalError):
+            pass
+    return refused
 
 
 def _report_cut(path: str, cut: List[walx.RepairedCorruption], dry_run: bool) -> int:
@@ -459,19 +474,29 @@ def _report_cut(path: str, cut: List[walx.RepairedCorruption], dry_run: bool) ->
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    """walx.repair on each path as given (a directory is all or nothing);
-    --dry-run only reports."""
-    targets = [(p, expand_paths([p])) for p in args.paths]
-    for p, _ in targets:
+    """walx.repair on each path as given (a directory is all or nothing, and
+    so are several paths: a dry run over every one comes first); --dry-run
+    only reports."""
+    files = {p: expand_paths([p]) for p in args.paths}    # usage errors first
+    for p in args.paths:
         if not os.path.isdir(p) and not os.path.isfile(p):
             _err("repair", f"{p}: not a regular file")
             return EXIT_ERROR
+    if not args.dry_run and len(args.paths) > 1:
+        refused = _refusals(args.paths)
+        for target, e in refused:
+            _refused(target, e, None)
+        if refused:
+            _err("repair", "nothing was changed: every path given is repaired, or none is")
+            return EXIT_DAMAGE
     status = EXIT_OK
-    for target, files in targets:
+    for target in args.paths:
         try:
             cut = walx.repair(target, dry_run=args.dry_run)
         except walx.CorruptionError as e:
-            _refused(target, e, args.dry_run)
+            what = "no log would be cut" if args.dry_run else "nothing was changed"
+            _refused(target, e, f"{what}: every log of a directory is repaired, or none is"
+                     if os.path.isdir(target) else None)
             status = max(status, EXIT_DAMAGE)
             continue
         except OSError as e:
@@ -482,7 +507,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
             _err("repair", f"{target}: {e}")
             status = EXIT_ERROR
             continue
-        for path in files:
+        for path in files[target]:
             mine = [c for c in cut if isinstance(c, walx.RepairedCorruption) and c.path == path]
             status = max(status, _report_cut(path, mine, args.dry_run))
     return status
