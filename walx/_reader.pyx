@@ -1,29 +1,13 @@
 # Included from _walx.pyx; not a standalone module.
-# LogReader: assembles logical records from walx_parse_physical() results
-# and applies the RecoveryMode (docs/format.md, "Reading").
-
-# File sources are read in windows of this many bytes (whole blocks, so a
-# physical record never straddles two windows).
-cdef enum:
-    _WINDOW = 32 * WALX_BLOCK_SIZE
+# LogReader: assembles logical records from the physical records its
+# physical layer (_PhysicalReader, _physical.pyx) parses, and applies the
+# RecoveryMode (docs/format.md, "Reading").
 
 cdef int _MODE_TOLERATE = 0
 cdef int _MODE_ABSOLUTE = 1
 cdef int _MODE_PIT = 2
 cdef int _MODE_SKIP = 3
 
-# Where an intact physical record belongs (LogReader._belongs).
-cdef enum:
-    _OWN = 0                # this log's, or a type that fixes no header kind
-    _OTHER_KIND = 1         # a header of the other kind than the file's first
-    _OLDER_GENERATION = 2   # recyclable, of another log number
-
-_REASONS = {
-    WALX_PARSE_TRUNCATED_HEADER: "incomplete: truncated record header",
-    WALX_PARSE_TRUNCATED_PAYLOAD: "incomplete: truncated record payload",
-    WALX_PARSE_BAD_LENGTH: "bad record length",
-    WALX_PARSE_BAD_CRC: "checksum mismatch",
-}
 REASON_INCOMPLETE_CHAIN = "incomplete: unfinished fragment chain"
 REASON_MISSING_FIRST = "missing start of fragmented record"
 REASON_PARTIAL_CHAIN = "partial record without end"
@@ -34,7 +18,7 @@ _SKIP = object()
 
 
 @cython.final
-cdef class LogReader:
+cdef class LogReader(_PhysicalReader):
     """Reads the logical records of a log file or bytes-like object.
 
     LogReader(source, *, log_number=None, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
@@ -48,21 +32,6 @@ cdef class LogReader:
     Raises CorruptionError, WalError (compressed WAL), OSError, TypeError,
     ValueError.
     """
-    cdef readonly object path   # str, or None for bytes sources
-    cdef object _source_obj     # keeps a bytes-like source alive
-    cdef Py_buffer _view
-    cdef bint _have_view
-    cdef int _fd
-    cdef uint8_t *_window       # owned window for file sources
-    cdef const uint8_t *_data   # current window
-    cdef size_t _data_len
-    cdef uint64_t _data_off     # file offset of _data[0]; a block boundary
-    cdef size_t _pos
-    cdef readonly uint64_t file_size
-    cdef bint _at_last_window
-    cdef uint32_t _header_kind  # 0 until a record is seen, then 7 or 11
-    cdef int64_t _expect_log    # -1 until known
-    cdef bint _verify
     cdef int _mode
     cdef readonly object mode
     cdef uint64_t _max_record   # 0: unlimited
@@ -78,7 +47,6 @@ cdef class LogReader:
     cdef int64_t _last_record_offset
     cdef uint64_t _clean_upto   # end of the last intact physical record or trailer
     cdef bint _done
-    cdef readonly bint closed
     cdef bint _stale_end
     cdef bint _busy             # a thread is in _next (which may drop the GIL)
     cdef bint _release_pending  # close() came while _busy: _next releases
@@ -96,18 +64,12 @@ cdef class LogReader:
     cdef object _tap
 
     def __cinit__(self):
-        self._fd = -1
-        self._have_view = False
-        self._window = NULL
         self._scratch = NULL
-        self._expect_log = -1
         self._last_record_offset = -1
 
     def __init__(self, source, *, log_number=None,
                  mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
                  verify_checksums=True, max_record_size=None, codec=None):
-        cdef int fd = -1, rc
-        cdef uint64_t size = 0
         if self._fd >= 0 or self._have_view:
             raise RuntimeError("LogReader.__init__ called twice")
         self.mode = _check_mode(mode)
@@ -126,60 +88,15 @@ cdef class LogReader:
         self._as_batches = codec == "walx"
         self._pending = []
         self.corruptions = []
-        if isinstance(source, (str, os.PathLike)):
-            path = _fspath(source, "source")
-            bpath = os.fsencode(path)
-            cpath = <const char *>bpath
-            with nogil:
-                rc = walx_open_read(cpath, &fd, &size)
-            _check_os(rc, path)
-            self._fd = fd
-            self.path = path
-            self.file_size = size
-            self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
-            if self._window == NULL:
-                raise MemoryError()
-            self._data = self._window
-            self._data_len = 0
-            self._data_off = 0
-            self._at_last_window = False
-            if log_number is None:
-                n = log_number_from_name(path)
-                if n is not None:
-                    self._expect_log = n & 0xffffffff
-        else:
-            try:
-                _get_buffer(source, &self._view, "source")
-            except TypeError:
-                raise TypeError("source must be a path (str or os.PathLike) or a "
-                                f"bytes-like object, not {type(source).__name__}") from None
-            self._have_view = True
-            self._source_obj = source
-            self._data = <const uint8_t *>self._view.buf
-            self._data_len = <size_t>self._view.len
-            self.file_size = self._data_len
-            self._at_last_window = True
+        self._open_source(source, log_number is None)
 
     def __dealloc__(self):
-        self._release()
+        PyMem_Free(self._scratch)
 
     cdef void _release(self) noexcept:
-        if self._fd >= 0:
-            walx_close(self._fd)
-            self._fd = -1
-        if self._have_view:
-            PyBuffer_Release(&self._view)
-            self._have_view = False
-        self._source_obj = None
-        if self._window != NULL:
-            PyMem_Free(self._window)
-            self._window = NULL
-        if self._scratch != NULL:
-            PyMem_Free(self._scratch)
-            self._scratch = NULL
-        self._data = NULL
-        self._data_len = 0
-        self._pos = 0
+        self._release_source()
+        PyMem_Free(self._scratch)
+        self._scratch = NULL
 
     def close(self):
         """Release the file or buffer; idempotent. From another thread while
@@ -214,70 +131,6 @@ cdef class LogReader:
     def read_record(self):
         """The next payload, or None at the end of the log."""
         return self._next(False)
-
-    # ---- window management -------------------------------------------------
-
-    cdef int _load_window(self) except -1:
-        """Read the next window of a file source. REQUIRES: _pos == _data_len."""
-        cdef size_t got = 0
-        cdef int rc
-        cdef uint64_t off = self._data_off + self._data_len
-        cdef size_t want = _WINDOW
-        # Read what the file held when it was opened, no more: a device
-        # such as /dev/zero would otherwise never end.
-        if self.file_size - off < want:
-            want = <size_t>(self.file_size - off)
-        with nogil:
-            rc = walx_pread_full(self._fd, self._window, want, off, &got)
-        _check_os(rc, self.path)
-        if self.closed:
-            # close() from another thread during the read.
-            raise WalClosedError(f"LogReader {self.path!r} is closed")
-        self._data_off = off
-        self._data_len = got
-        self._pos = 0
-        if got < _WINDOW:
-            # pread_full returns short only at the end of the data.
-            self._at_last_window = True
-        return 0
-
-    cdef inline int _parse_next(self, walx_physical *ph, uint64_t *off,
-                                size_t *avail) except -2:
-        """The physical layer: parse the record at the read position and
-        step past it. Returns its walx_parse_status, or -1 at the end of
-        the data; *off is its offset, *avail the bytes the parser saw."""
-        cdef uint64_t block_left
-        cdef int st
-        while self._pos >= self._data_len:
-            if self._at_last_window:
-                return -1
-            self._load_window()
-        off[0] = self._data_off + self._pos
-        block_left = WALX_BLOCK_SIZE - off[0] % WALX_BLOCK_SIZE
-        avail[0] = self._data_len - self._pos
-        if avail[0] > block_left:
-            avail[0] = block_left
-        st = walx_parse_physical(self._data + self._pos, block_left, avail[0],
-                                 self._header_kind, self._verify, ph)
-        self._pos += ph.consumed
-        return st
-
-    cdef object _next_physical(self):
-        """The next physical record as a PhysicalRecord, or None at the end
-        of the data or once closed (PhysicalRecords; after the record loop
-        stopped, the rest of the data). The record loop's state is left
-        alone but for the header kind and log number that _belongs fixes."""
-        cdef walx_physical ph
-        cdef uint64_t off
-        cdef size_t avail
-        cdef int st
-        if self.closed:
-            return None
-        st = self._parse_next(&ph, &off, &avail)
-        if st < 0:
-            return None
-        return _physical_record(<walx_parse_status>st, &ph, off,
-                                st == WALX_PARSE_OK and self._belongs(&ph) == _OLDER_GENERATION)
 
     # ---- damage policy ------------------------------------------------------
 
@@ -492,27 +345,6 @@ cdef class LogReader:
             self._first_damaged_recyclable = True
         return self._damage(rec_off, rec_end, _REASONS[st])
 
-    cdef int _belongs(self, walx_physical *ph) noexcept:
-        """Where the intact record `ph` belongs: _OWN, _OTHER_KIND (a
-        header of the other kind than the file's first record: damage) or
-        _OLDER_GENERATION (a recyclable record of another log number: bytes
-        of the file's previous use). The first record that carries them
-        fixes the file's header kind and, unless given, its log number. The
-        one rule for LogReader and PhysicalRecords."""
-        cdef uint32_t kind = ph.header_size
-        if not walx_type_sets_kind(ph.type):
-            return _OWN
-        if self._header_kind == 0:
-            self._header_kind = kind
-        elif kind != self._header_kind:
-            return _OTHER_KIND
-        if kind == WALX_RECYCLABLE_HEADER_SIZE:
-            if self._expect_log < 0:
-                self._expect_log = ph.log_number
-            elif ph.log_number != <uint32_t>self._expect_log:
-                return _OLDER_GENERATION
-        return _OWN
-
     cdef object _take_physical(self, walx_physical *ph, uint64_t rec_off, uint64_t rec_end):
         """Add an intact physical record of this log to the logical record
         being assembled. Returns the logical record it completes, or _SKIP."""
@@ -607,18 +439,8 @@ cdef class LogReader:
         return self._max_record if self._max_record else None
 
     @property
-    def header_size(self):
-        """7 or 11 once a record was seen (legacy or recyclable), else 0."""
-        return self._header_kind
-
-    @property
     def recyclable(self):
         return self._header_kind == WALX_RECYCLABLE_HEADER_SIZE
-
-    @property
-    def log_number(self):
-        """The log number recyclable records must carry (low 32 bits), or None."""
-        return None if self._expect_log < 0 else self._expect_log
 
     @property
     def clean_end(self):
