@@ -20,7 +20,8 @@ import sys
 import pytest
 
 import walx
-from walx import _cli, _cli_bench, _cli_cmds, _scan
+from walx import _cli, _cli_bench, _cli_cmds
+from walx._walx import PhysicalRecords
 from walxhelpers import run_cli as run
 from walxtest import DATA, length_prefixed as sl, physical
 
@@ -405,10 +406,13 @@ def test_stats_counts_recyclable_fragments_and_stops_at_an_old_generation(capsys
     path = tmp_path / "000007.log"
     good = physical(5, b"a", log_number=7) + physical(5, b"bb", log_number=7)
     path.write_bytes(good + physical(5, b"old", log_number=3) + physical(5, b"c", log_number=7))
-    res = _scan.scan(path)
-    assert res.header_size == 11
-    assert dict(res.fragments) == {"RECYCLABLE_FULL": 2}
-    assert res.stale_offset == len(good)
+    phys = PhysicalRecords(path)
+    recs = list(phys)
+    assert phys.header_size == 11
+    stale = [r.offset for r in recs if r.status == "old_log"]
+    assert [r.type_name for r in recs if r.status == "ok" and r.offset < stale[0]] == \
+        ["RECYCLABLE_FULL"] * 2
+    assert stale[0] == len(good)
     rc, out, _ = run(capsys, "stats", "--json", "--codec", "raw", path)
     assert rc == 0
     f, total = jlines(out)
@@ -513,7 +517,7 @@ def test_repair_refuses_a_directory_entry_that_is_a_directory(tmp_path, capsys):
     _torn(tmp_path / "000007.log" / "000030.log", [1])
     inner = (tmp_path / "000007.log" / "000030.log").read_bytes()
     rc, _, err = run(capsys, "repair", tmp_path)
-    assert rc == 2 and "000007.log: not a regular file" in err
+    assert rc == 2 and "no <digits>.wal or <digits>.log files" in err
     assert (tmp_path / "000007.log" / "000030.log").read_bytes() == inner
 
 
@@ -608,10 +612,10 @@ def test_bench_rejects_unsupported_options_with_2(capsys, tmp_path, argv, messag
     assert message in err
 
 
-def test_bench_compare_outside_a_source_checkout_exits_2(tmp_path, capsys):
+def test_bench_compare_is_not_an_option(tmp_path, capsys):
     assert _cli.main(["bench", "--compare", "--repo", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "benchmarks/run.py" in err and str(tmp_path) in err
+    assert "unrecognized arguments: --compare" in err
 
 
 # ---- demo, and the installed package's __main__ and console script ---------------------

@@ -1,18 +1,21 @@
 """The WriteBatch decoders (walx/_codecs.py) and the physical-record
-scanner (walx/_scan.py) behind ``walx dump``, ``verify`` and ``stats``.
+physical-record iterator (walx._walx.PhysicalRecords) behind ``walx dump``, ``verify`` and ``stats``.
 
 The decoders are checked against RocksDB's and LevelDB's own logs in
 test_cli.py (``dump --json`` against expected.json); here every RocksDB WAL
 tag and every rejection is checked on hand-built batches.
 """
 
+import collections
 import struct
 import tracemalloc
+import types
 
 import pytest
 
 import walx
-from walx import _cli, _codecs, _scan
+from walx import _cli, _codecs
+from walx._walx import PhysicalRecords
 from walxtest import frame, length_prefixed as sl, physical, varint as v32
 
 ALL_TAGS = [
@@ -52,6 +55,15 @@ ALL_TAGS = [
 ]
 
 KEY_OPS = sum(1 for _, _, want in ALL_TAGS if "key_hex" in want)
+
+
+def scan(path):
+    """Intact fragments by type, trailers and damaged spans of `path`."""
+    recs = list(PhysicalRecords(path))
+    return types.SimpleNamespace(
+        fragments=collections.Counter(r.type_name for r in recs if r.status == "ok"),
+        padding=[(r.offset, r.size) for r in recs if r.status == "trailer"],
+        bad=[(r.offset, r.size, r.reason) for r in recs if r.damaged])
 
 
 def test_rocksdb_decoder_handles_every_wal_tag():
@@ -130,7 +142,7 @@ def test_scanner_counts_meta_and_ignorable_records(tmp_path):
     path = tmp_path / "000009.log"
     path.write_bytes(physical(1, b"x") + physical(10, b"\x01\x00\x00\x00\x08\x00")
                      + physical(130, b"meta") + physical(0x99, b"ign") + physical(20, b"?"))
-    res = _scan.scan(path)
+    res = scan(path)
     assert dict(res.fragments) == {"FULL": 1, "TIMESTAMP_SIZE": 1, "PREDECESSOR_WAL_INFO": 1,
                                    "IGNORABLE_153": 1, "UNKNOWN_20": 1}
     assert res.bad == [] and res.padding == []
@@ -142,13 +154,13 @@ def test_scanner_finds_trailers_and_physical_damage(tmp_path):
     data = bytearray(frame([b"a" * 32755, b"b" * 10]))
     path = tmp_path / "000001.log"
     path.write_bytes(bytes(data))
-    res = _scan.scan(path)
+    res = scan(path)
     assert res.padding == [(32762, 6)]
     assert dict(res.fragments) == {"FULL": 2} and res.bad == []
     data[32768 + 7] ^= 1                      # the second record's payload
     path.write_bytes(bytes(data[:-3]))        # and the file is cut short
-    res = _scan.scan(path)
+    res = scan(path)
     assert res.bad == [(32768, len(data) - 3 - 32768, "incomplete: truncated record payload")]
     path.write_bytes(bytes(data))
-    res = _scan.scan(path)
+    res = scan(path)
     assert res.bad == [(32768, len(data) - 32768, "checksum mismatch")]

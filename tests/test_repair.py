@@ -1,18 +1,22 @@
 """walx.repair: cutting the torn tail of a log, or of each log of a
 directory, keeping the original as NAME.broken. The command line's repair is
-test_cli.py; repair under injected faults is reliability/test_faults.py; the
+test_cli_repair.py; repair under injected faults is reliability/test_faults.py; the
 bad inputs it refuses are reliability/test_bad_inputs.py."""
 
+import errno
 import os
+import pathlib
 import pickle
 
 import pytest
 
 import walx
+from walx import _testing
 import walxhelpers as wh
 from walxhelpers import log_path
 
 ABS = walx.RecoveryMode.ABSOLUTE_CONSISTENCY
+DATA = pathlib.Path(__file__).resolve().parent / "data"
 
 
 def _torn(d, n, count=3):
@@ -134,3 +138,84 @@ def test_repaired_corruption_pickles_and_reprs(backup):
                        f"cut_offset=7, cut_size=3, backup={backup!r})")
     assert eval(repr(c), {"RepairedCorruption": walx.RepairedCorruption}) == c
     assert c._replace(size=4).backup == backup
+
+
+# ---- refusals name every log damaged in the middle; the copy is durable first ----
+
+
+MIDDLE = DATA / "edge" / "crc_corrupt_middle_legacy" / "000040.log"   # damage at 33
+
+
+def torn(path, n=2):
+    with walx.LogWriter(str(path)) as w:
+        for i in range(n):
+            w.add_record(b"record %d" % i)
+    with open(path, "ab") as f:
+        f.write(b"\x01\x02\x03")
+
+
+def snapshot(*dirs):
+    return {p: p.read_bytes() for d in dirs for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def two_middles(d):
+    """A directory with a torn log and two logs damaged in the middle."""
+    d.mkdir()
+    torn(d / "000001.log")
+    (d / "000040.log").write_bytes(MIDDLE.read_bytes())
+    (d / "000041.log").write_bytes(MIDDLE.read_bytes())
+    return d
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_repair_of_a_directory_names_every_log_damaged_in_the_middle(tmp_path, dry_run):
+    d = two_middles(tmp_path / "wal")
+    before = snapshot(d)
+    with pytest.raises(walx.CorruptionError) as e:
+        walx.repair(d, dry_run=dry_run)
+    first, second = str(d / "000040.log"), str(d / "000041.log")
+    assert (e.value.path, e.value.offset) == (first, 33)
+    assert first in str(e.value) and f"{second} at offset 33" in str(e.value)
+    assert snapshot(d) == before
+
+
+def test_repair_of_a_directory_with_one_such_log_raises_its_error(tmp_path):
+    d = tmp_path / "wal"
+    d.mkdir()
+    torn(d / "000001.log")
+    (d / "000040.log").write_bytes(MIDDLE.read_bytes())
+    with pytest.raises(walx.CorruptionError) as e:
+        walx.repair(d)
+    with pytest.raises(walx.CorruptionError) as alone:
+        walx.repair(d / "000040.log")
+    assert str(e.value) == str(alone.value)
+    assert (e.value.path, e.value.offset, e.value.reason) == \
+        (alone.value.path, alone.value.offset, alone.value.reason)
+
+
+def test_repair_dry_run_of_a_directory_reports_every_cut(tmp_path):
+    d = tmp_path / "wal"
+    d.mkdir()
+    torn(d / "000001.log")
+    torn(d / "000002.log", 3)
+    cut = walx.repair(d, dry_run=True)
+    assert sorted({c.path for c in cut}) == [str(d / "000001.log"), str(d / "000002.log")]
+    assert all(c.backup is None for c in cut)
+
+
+def test_the_copy_is_named_durably_before_the_cut(tmp_path):
+    # fsyncs: the copy, then its directory, then the cut file. The
+    # directory's failing leaves the original uncut.
+    p = tmp_path / "000001.log"
+    torn(p)
+    original = p.read_bytes()
+    _testing.fault_arm("fsync", 2, errno.EIO)
+    try:
+        with pytest.raises(OSError) as e:
+            walx.repair(p)
+        truncates = _testing.fault_calls("ftruncate")
+    finally:
+        _testing.fault_disarm()
+    assert e.value.errno == errno.EIO and truncates == 0
+    assert p.read_bytes() == original
+    assert (tmp_path / "000001.log.broken").read_bytes() == original

@@ -1,7 +1,7 @@
 """walx command line: ``python -m walx`` / ``walx``.
 
-This module holds the parser, ``main`` and the ``demo``; dump, verify,
-stats and repair are in ``_cli_cmds``, bench in ``_cli_bench``.
+This module holds the parser, ``main`` and the ``demo``; dump, verify and
+repair are in ``_cli_cmds``, stats in ``_cli_stats``, bench in ``_cli_bench``.
 Exit status: 0 success, 1 damage found, 2 usage or I/O error.
 """
 
@@ -29,10 +29,10 @@ from walx._cli_cmds import (
     UsageError,
     cmd_dump,
     cmd_repair,
-    cmd_stats,
     cmd_verify,
     parse_mode,
 )
+from walx._cli_stats import cmd_stats
 
 __all__ = ["EXIT_DAMAGE", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
@@ -55,6 +55,98 @@ def _say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
+def _demo_write(d: str) -> None:
+    """Steps 1 and 2: append, rotate, mark flushed (GC)."""
+    _say("1. Append 5 durable batches to log 1, rotate, append 5 more to log 2")
+    with walx.WalManager(d) as m:
+        for seq in range(1, 11):
+            b = walx.WriteBatch(seq)
+            b.put(b"user:%d" % seq, b"v%d" % seq)
+            if seq % 3 == 0:
+                b.delete(b"user:%d" % (seq - 1))
+            m.append(b)
+            if seq == 5:
+                old = m.rotate()
+                _say(f"   rotated: log {old} closed -> closed_logs {m.closed_logs}")
+        _say("2. The engine flushed everything up to seq 5: mark_flushed_seq(5)")
+        m.mark_flushed_seq(5)
+        _say(f"   log files now: {[p.name for _, p in walx.WalManager.list_wal_files(d)]}")
+        _say(f"   metrics: {m.metrics}")
+
+
+def _demo_crash(d: str, n_ack: int) -> Optional[List[int]]:
+    """Step 3: a child appends until it is killed; the sequences it
+    acknowledged, or None when it exited early."""
+    _say(f"3. A child process appends durable batches; kill -9 it after {n_ack} acks")
+    # cwd=d: the caller's directory may hold a walx source tree, which
+    # `python -c` would import instead of the installed package.
+    child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, d],
+                             stdout=subprocess.PIPE, text=True, cwd=d)
+    acked: List[int] = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        acked.append(int(line))
+        if len(acked) >= n_ack:
+            child.send_signal(signal.SIGKILL)
+            break
+    rc = child.wait()
+    # Acknowledgements printed before the kill may still sit in the pipe.
+    acked.extend(int(line) for line in child.stdout.read().split())
+    child.stdout.close()
+    if len(acked) < n_ack:
+        print(f"walx demo: the writer process exited early (status {rc})", file=sys.stderr)
+        return None
+    _say(f"   child killed; acknowledged seqs {acked[0]}..{acked[-1]}")
+    return acked
+
+
+def _demo_tear(d: str, last_acked: int) -> None:
+    """Step 4: half a record at the end of the newest log, as a power cut leaves."""
+    newest = walx.WalManager.list_wal_files(d)[-1][1]
+    _say("4. Simulate the torn last write a power cut leaves: half a record "
+         f"appended to {newest.name}")
+    b = walx.WriteBatch(last_acked + 1000)
+    b.put(b"never-acknowledged", b"y" * 3000)
+    tmp = os.path.join(d, "torn.tmp")
+    with walx.LogWriter(tmp) as w:
+        w.add_record(b.encode())
+    with open(tmp, "rb") as f:
+        torn = f.read()
+    os.unlink(tmp)
+    with open(newest, "ab") as f:
+        f.write(torn[: len(torn) // 2])
+
+
+def _demo_recover(d: str, acked: List[int]) -> int:
+    """Steps 5 and 6: recover, check every acknowledged batch, append again."""
+    _say("5. recover_and_open: replay everything acknowledged, open a new log")
+    m, rec = walx.WalManager.recover_and_open(d)
+    with m:
+        seqs = [b.sequence for b in rec.batches]
+        _say(f"   replayed {len(rec.batches)} batches, seqs {seqs[0]}..{seqs[-1]}, "
+             f"max_seq {rec.max_seq}, now writing log {m.log_number}")
+        missing = sorted(set(acked) - set(seqs))
+        extra = [s for s in seqs if s > acked[-1] + 1]
+        _say(f"   every acknowledged batch present: {not missing}"
+             + (f" (missing {missing})" if missing else ""))
+        if len(set(seqs)) != len(seqs) or extra:
+            _say(f"   UNEXPECTED: duplicates or never-appended batches {extra}")
+            return EXIT_ERROR
+        _say(f"   dropped ranges ({len(rec.corruptions)}):")
+        for c in rec.corruptions:
+            name = os.path.basename(c.path) if c.path is not None else "<bytes>"
+            _say(f"     {name} offset {c.offset} size {c.size}: {c.reason}")
+        first = rec.batches[0]
+        _say(f"   first replayed batch: seq {first.sequence}: "
+             f"{[(r.op.name, r.key, r.value) for r in first]}")
+        b = walx.WriteBatch(rec.max_seq + 1)
+        b.put(b"after-recovery", b"ok")
+        m.append(b)
+        _say(f"6. Appended seq {rec.max_seq + 1} after recovery; "
+             f"closed logs awaiting GC: {m.closed_logs}")
+    return EXIT_ERROR if missing else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Append, rotate, GC, crash mid-write, recover, and show the result."""
     own = args.dir is None
@@ -66,87 +158,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         _say(f"walx {walx.__version__} demo in {d} (CRC32C: {walx.CRC32C_IMPL})")
         _say()
-        _say("1. Append 5 durable batches to log 1, rotate, append 5 more to log 2")
-        with walx.WalManager(d) as m:
-            for seq in range(1, 11):
-                b = walx.WriteBatch(seq)
-                b.put(b"user:%d" % seq, b"v%d" % seq)
-                if seq % 3 == 0:
-                    b.delete(b"user:%d" % (seq - 1))
-                m.append(b)
-                if seq == 5:
-                    old = m.rotate()
-                    _say(f"   rotated: log {old} closed -> closed_logs {m.closed_logs}")
-            _say("2. The engine flushed everything up to seq 5: mark_flushed_seq(5)")
-            m.mark_flushed_seq(5)
-            _say(f"   log files now: {[p.name for _, p in walx.WalManager.list_wal_files(d)]}")
-            _say(f"   metrics: {m.metrics}")
+        _demo_write(d)
         _say()
-        n_ack = args.acks
-        _say(f"3. A child process appends durable batches; kill -9 it after {n_ack} acks")
-        # cwd=d: the caller's directory may hold a walx source tree, which
-        # `python -c` would import instead of the installed package.
-        child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, d],
-                                 stdout=subprocess.PIPE, text=True, cwd=d)
-        acked: List[int] = []
-        assert child.stdout is not None
-        for line in child.stdout:
-            acked.append(int(line))
-            if len(acked) >= n_ack:
-                child.send_signal(signal.SIGKILL)
-                break
-        rc = child.wait()
-        # Acknowledgements printed before the kill may still sit in the pipe.
-        acked.extend(int(line) for line in child.stdout.read().split())
-        child.stdout.close()
-        if len(acked) < n_ack:
-            print(f"walx demo: the writer process exited early (status {rc})",
-                  file=sys.stderr)
+        acked = _demo_crash(d, args.acks)
+        if acked is None:
             return EXIT_ERROR
-        _say(f"   child killed; acknowledged seqs {acked[0]}..{acked[-1]}")
-        newest = walx.WalManager.list_wal_files(d)[-1][1]
-        _say("4. Simulate the torn last write a power cut leaves: half a record "
-             f"appended to {newest.name}")
-        b = walx.WriteBatch(acked[-1] + 1000)
-        b.put(b"never-acknowledged", b"y" * 3000)
-        tmp = os.path.join(d, "torn.tmp")
-        with walx.LogWriter(tmp) as w:
-            w.add_record(b.encode())
-        torn = open(tmp, "rb").read()
-        os.unlink(tmp)
-        with open(newest, "ab") as f:
-            f.write(torn[: len(torn) // 2])
+        _demo_tear(d, acked[-1])
         _say()
-        _say("5. recover_and_open: replay everything acknowledged, open a new log")
-        m, rec = walx.WalManager.recover_and_open(d)
-        with m:
-            seqs = [b.sequence for b in rec.batches]
-            _say(f"   replayed {len(rec.batches)} batches, seqs {seqs[0]}..{seqs[-1]}, "
-                 f"max_seq {rec.max_seq}, now writing log {m.log_number}")
-            missing = sorted(set(acked) - set(seqs))
-            extra = [s for s in seqs if s > acked[-1] + 1]
-            _say(f"   every acknowledged batch present: {not missing}"
-                 + (f" (missing {missing})" if missing else ""))
-            if len(set(seqs)) != len(seqs) or extra:
-                _say(f"   UNEXPECTED: duplicates or never-appended batches {extra}")
-                return EXIT_ERROR
-            _say(f"   dropped ranges ({len(rec.corruptions)}):")
-            for c in rec.corruptions:
-                name = os.path.basename(c.path) if c.path is not None else "<bytes>"
-                _say(f"     {name} offset {c.offset} size {c.size}: {c.reason}")
-            first = rec.batches[0]
-            _say(f"   first replayed batch: seq {first.sequence}: "
-                 f"{[(r.op.name, r.key, r.value) for r in first]}")
-            b = walx.WriteBatch(rec.max_seq + 1)
-            b.put(b"after-recovery", b"ok")
-            m.append(b)
-            _say(f"6. Appended seq {rec.max_seq + 1} after recovery; "
-                 f"closed logs awaiting GC: {m.closed_logs}")
-        if missing:
-            return EXIT_ERROR
-        _say()
-        _say("demo ok")
-        return EXIT_OK
+        rc = _demo_recover(d, acked)
+        if rc == EXIT_OK:
+            _say()
+            _say("demo ok")
+        return rc
     finally:
         if own and not args.keep:
             shutil.rmtree(d, ignore_errors=True)
@@ -157,7 +180,7 @@ Command = Callable[[argparse.Namespace], int]
 
 _EPILOG = """\
 exit status: 0 success, 1 damage found, 2 usage or I/O error.
-A directory argument means its <digits>.wal and <digits>.log files in
+A directory argument means its regular <digits>.wal and <digits>.log files in
 log-number order. See docs/cli.md for examples."""
 
 _EXIT_EPILOG = "exit status: 0 success, 1 damage found, 2 usage or I/O error."
@@ -171,24 +194,119 @@ def _mode_arg(p: argparse.ArgumentParser, default: str = "skip") -> None:
                    metavar="MODE", help=_MODE_HELP.replace("%(default)s", default))
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """argparse type: an integer >= `low`."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}")
+        return n
+    return parse
 
 
-def _non_negative(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
-    return n
+_positive = _int_at_least(1)
+_non_negative = _int_at_least(0)
+
+# add(name, func, help, description, epilog=None) -> the subcommand's parser.
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
+def _reader_args(p: argparse.ArgumentParser, default_codec: Optional[str], codec_help: str,
+                 json_help: str) -> None:
+    """The arguments of the commands that read logs: paths, --codec, --json, --mode."""
+    p.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
+    p.add_argument("--codec", choices=_codecs.CODECS, default=default_codec, help=codec_help)
+    p.add_argument("--json", action="store_true", help=json_help)
+    _mode_arg(p)
+
+
+def _add_readers(add: AddCommand) -> None:
+    codecs = ", ".join(_codecs.CODECS)
+    dump = add("dump", cmd_dump, "print every record (and its decoded batch)",
+               "Print every logical record with its file, offset and payload size.\n"
+               "With --codec, also the decoded WriteBatch: sequence, count and each op\n"
+               "(keys in hex; values in hex with --values). Damaged ranges are printed\n"
+               "in place and on stderr.",
+               "examples:\n"
+               "  walx dump --codec rocksdb --values 000004.log\n"
+               "  walx dump --codec walx --json wal-dir/ | jq .\n\n"
+               "--json prints one object per line: {\"kind\": \"record\", \"file\", \"offset\",\n"
+               "\"size\", \"sequence\", \"count\", \"ops\": [{\"op\", \"tag\", \"cf\", \"key_hex\",\n"
+               "\"value_hex\", ...}]} (with --codec raw: \"payload_hex\"), and\n"
+               "{\"kind\": \"damage\", \"file\", \"offset\", \"size\", \"reason\"}. JSON always\n"
+               "carries values.\n\n" + _EPILOG)
+    _reader_args(dump, "raw", f"how to decode payloads: {codecs} (default: raw, no decoding)",
+                 "one JSON object per line")
+    dump.add_argument("--values", action="store_true",
+                      help="print values (and raw payloads) in hex, not just their sizes")
+
+    verify = add("verify", cmd_verify, "check every file; exit 1 if anything is damaged",
+                 "Read every record in the chosen recovery mode and report each damaged\n"
+                 "range (file, offset, size, reason). By default only the framing is\n"
+                 "checked, so RocksDB and LevelDB logs verify cleanly; --codec also\n"
+                 "decodes every batch. Exits 1 when anything is damaged, 0 otherwise.\n"
+                 "A progress bar appears on stderr for large jobs on a terminal.")
+    _reader_args(verify, "raw", f"also decode each batch: {codecs} (default: raw, framing only)",
+                 "one JSON object per file, then a total")
+    verify.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    stats = add("stats", cmd_stats, "records, bytes, fragments, padding, sequences, damage",
+                "Per file and in total: records and payload bytes, physical fragments by\n"
+                "type, block-trailer padding, zero fill, the sequence range and the\n"
+                "damaged ranges. Sequences come from each batch's 12-byte header unless\n"
+                "--codec decodes the batches (raw: no sequences). Each file is read once.")
+    _reader_args(stats, None, f"decode each batch: {codecs} (default: read the batch header only)",
+                 "one JSON object per file, then a total")
+
+    repair = add("repair", cmd_repair, "cut damaged tails (walx.repair)",
+                 "Truncate each damaged tail to the end of the last valid record, keeping\n"
+                 "the original as NAME.broken. Damage followed by valid records is not\n"
+                 "cut (exit 1); a directory is repaired as a whole, or not at all, and so\n"
+                 "are several paths. With --dry-run nothing changes, and the exit status\n"
+                 "is 1 when something would be cut or refused.")
+    repair.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
+    repair.add_argument("--dry-run", action="store_true",
+                        help="report what would be cut; change nothing")
+
+
+def _add_bench(add: AddCommand) -> None:
+    bench = add("bench", cmd_bench, "append+sync microbenchmark",
+                "Append --count records of --size bytes from --threads threads, syncing\n"
+                "as --sync says, in a fresh temporary directory (under --dir if given).\n"
+                "Prints records/s, MB/s and the per-append latency p50/p99/p99.9\n"
+                "(one time.perf_counter_ns sample per append, sync included).\n"
+                "--api manager appends WriteBatches through WalManager (group commit);\n"
+                "--api writer appends raw records through LogWriter.\n"
+                "Rotations (--rotate-every, --recycle) count in the wall time, not in\n"
+                "the latency samples.", _EXIT_EPILOG)
+    opt = bench.add_argument
+    opt("--size", type=_non_negative, default=100,
+        help="record (encoded batch) size in bytes (default 100)")
+    opt("--count", type=_positive, default=10000, help="records in total (default 10000)")
+    opt("--threads", type=_positive, default=1, help="appending threads (default 1)")
+    opt("--sync", choices=("none", "data", "full"), default="data",
+        help="after each append: nothing, fdatasync (data) or fsync "
+             "(full, --api writer only); default data")
+    opt("--buffer", type=_non_negative, default=0,
+        help="user-space buffer in bytes (default 0: write-through)")
+    opt("--recycle", type=_non_negative, default=0, metavar="N",
+        help="keep up to N retired logs for reuse (WalManager recycle_log_files; forces "
+             "recyclable headers); rotates every count/8 appends unless --rotate-every "
+             "is given")
+    opt("--rotate-every", type=_non_negative, default=0, metavar="K",
+        help="rotate the log every K appends and mark everything flushed, so the old "
+             "log is retired (default 0: never)")
+    opt("--preallocate", type=_non_negative, default=0, metavar="BYTES",
+        help="reserve BYTES for each new log (WalManager preallocate)")
+    opt("--api", choices=("manager", "writer"), default="manager",
+        help="WalManager or LogWriter (default manager)")
+    opt("--dir", help="where to create the temporary directory (choose the filesystem "
+                      "to measure)")
+    opt("--keep", action="store_true", help="keep the log directory")
+    opt("--json", action="store_true", help="print the result as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,111 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    codecs = ", ".join(_codecs.CODECS)
-    dump = add("dump", cmd_dump, "print every record (and its decoded batch)",
-               "Print every logical record with its file, offset and payload size.\n"
-               "With --codec, also the decoded WriteBatch: sequence, count and each op\n"
-               "(keys in hex; values in hex with --values). Damaged ranges are printed\n"
-               "in place and on stderr.",
-               "examples:\n"
-               "  walx dump --codec rocksdb --values 000004.log\n"
-               "  walx dump --codec walx --json wal-dir/ | jq .\n\n"
-               "--json prints one object per line: {\"kind\": \"record\", \"file\", \"offset\",\n"
-               "\"size\", \"sequence\", \"count\", \"ops\": [{\"op\", \"tag\", \"cf\", \"key_hex\",\n"
-               "\"value_hex\", ...}]} (with --codec raw: \"payload_hex\"), and\n"
-               "{\"kind\": \"damage\", \"file\", \"offset\", \"size\", \"reason\"}. JSON always\n"
-               "carries values.\n\n" + _EPILOG)
-    dump.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
-    dump.add_argument("--codec", choices=_codecs.CODECS, default="raw",
-                      help=f"how to decode payloads: {codecs} (default: raw, no decoding)")
-    dump.add_argument("--values", action="store_true",
-                      help="print values (and raw payloads) in hex, not just their sizes")
-    dump.add_argument("--json", action="store_true", help="one JSON object per line")
-    _mode_arg(dump)
-
-    verify = add("verify", cmd_verify, "check every file; exit 1 if anything is damaged",
-                 "Read every record in the chosen recovery mode and report each damaged\n"
-                 "range (file, offset, size, reason). By default only the framing is\n"
-                 "checked, so RocksDB and LevelDB logs verify cleanly; --codec also\n"
-                 "decodes every batch. Exits 1 when anything is damaged, 0 otherwise.\n"
-                 "A progress bar appears on stderr for large jobs on a terminal.")
-    verify.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
-    verify.add_argument("--codec", choices=_codecs.CODECS, default="raw",
-                        help=f"also decode each batch: {codecs} (default: raw, framing only)")
-    verify.add_argument("--json", action="store_true",
-                        help="one JSON object per file, then a total")
-    verify.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    _mode_arg(verify)
-
-    stats = add("stats", cmd_stats, "records, bytes, fragments, padding, sequences, damage",
-                "Per file and in total: records and payload bytes, physical fragments by\n"
-                "type, block-trailer padding, zero fill, the sequence range and the\n"
-                "damaged ranges. Sequences come from each batch's 12-byte header unless\n"
-                "--codec decodes the batches (raw: no sequences).")
-    stats.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
-    stats.add_argument("--codec", choices=_codecs.CODECS, default=None,
-                       help=f"decode each batch: {codecs} (default: read the batch header only)")
-    stats.add_argument("--json", action="store_true",
-                       help="one JSON object per file, then a total")
-    _mode_arg(stats)
-
-    repair = add("repair", cmd_repair, "cut damaged tails (walx.repair)",
-                 "Truncate each damaged tail to the end of the last valid record, keeping\n"
-                 "the original as NAME.broken. Damage followed by valid records is not\n"
-                 "cut (exit 1). With --dry-run nothing changes, and the exit status is 1\n"
-                 "when something would be cut.")
-    repair.add_argument("paths", nargs="+", metavar="PATH", help=_PATHS_HELP)
-    repair.add_argument("--dry-run", action="store_true",
-                        help="report what would be cut; change nothing")
-
-    bench = add("bench", cmd_bench, "append+sync microbenchmark",
-                "Append --count records of --size bytes from --threads threads, syncing\n"
-                "as --sync says, in a fresh temporary directory (under --dir if given).\n"
-                "Prints records/s, MB/s and the per-append latency p50/p99/p99.9\n"
-                "(one time.perf_counter_ns sample per append, sync included).\n"
-                "--api manager appends WriteBatches through WalManager (group commit);\n"
-                "--api writer appends raw records through LogWriter.\n"
-                "Rotations (--rotate-every, --recycle) count in the wall time, not in\n"
-                "the latency samples.", _EXIT_EPILOG)
-    bench.add_argument("--size", type=_non_negative, default=100,
-                       help="record (encoded batch) size in bytes (default 100)")
-    bench.add_argument("--count", type=_positive, default=10000,
-                       help="records in total (default 10000)")
-    bench.add_argument("--threads", type=_positive, default=1,
-                       help="appending threads (default 1)")
-    bench.add_argument("--sync", choices=("none", "data", "full"), default="data",
-                       help="after each append: nothing, fdatasync (data) or fsync "
-                            "(full, --api writer only); default data")
-    bench.add_argument("--buffer", type=_non_negative, default=0,
-                       help="user-space buffer in bytes (default 0: write-through)")
-    bench.add_argument("--recycle", type=_non_negative, default=0, metavar="N",
-                       help="keep up to N retired logs for reuse (WalManager "
-                            "recycle_log_files; forces recyclable headers); rotates "
-                            "every count/8 appends unless --rotate-every is given")
-    bench.add_argument("--rotate-every", type=_non_negative, default=0, metavar="K",
-                       help="rotate the log every K appends and mark everything "
-                            "flushed, so the old log is retired (default 0: never)")
-    bench.add_argument("--preallocate", type=_non_negative, default=0, metavar="BYTES",
-                       help="reserve BYTES for each new log (WalManager preallocate)")
-    bench.add_argument("--api", choices=("manager", "writer"), default="manager",
-                       help="WalManager or LogWriter (default manager)")
-    bench.add_argument("--dir", help="where to create the temporary directory "
-                                     "(choose the filesystem to measure)")
-    bench.add_argument("--keep", action="store_true", help="keep the log directory")
-    bench.add_argument("--compare", action="store_true",
-                       help="instead, run the side-by-side suite against the peers "
-                            "(benchmarks/run.py of a source checkout: the C write loop, "
-                            "os.write, pure Python, sqlite3, RocksDB, LevelDB, LMDB) "
-                            "and write docs/benchmarks.md")
-    bench.add_argument("--quick", action="store_true",
-                       help="with --compare: tiny sizes (checks that the suite works)")
-    bench.add_argument("--repeat", type=_positive, default=1, metavar="N",
-                       help="with --compare: run the suite N times (default 1)")
-    bench.add_argument("--repo", metavar="DIR",
-                       help="with --compare: the source checkout (default: the "
-                            "current directory)")
-    bench.add_argument("--json", action="store_true", help="print the result as JSON")
-
+    _add_readers(add)
+    _add_bench(add)
     demo = add("demo", cmd_demo, "run the end-to-end demo", cmd_demo.__doc__, _EXIT_EPILOG)
     demo.add_argument("--dir", help="directory to use (default: a temporary one)")
     demo.add_argument("--acks", type=_positive, default=200,

@@ -36,38 +36,34 @@ def _fmt_us(us: float) -> str:
     return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
 
 
+def _encoded_size(key: bytes, value: bytes) -> int:
+    b = walx.WriteBatch(0)
+    b.put(key, value)
+    return len(b.encode())
+
+
+def _value_for(key: bytes, size: int) -> bytes:
+    """The value that brings WriteBatch(put(key, value)) closest to `size`
+    bytes from below."""
+    v = size - _MIN_BATCH - (len(key) - 1)
+    while v > 0:
+        over = _encoded_size(key, bytes(v)) - size
+        if over <= 0:
+            break
+        v -= over
+    return bytes(max(v, 0))
+
+
 def batch_kv(size: int) -> Tuple[bytes, bytes]:
     """(key, value) that make WriteBatch(put(key, value)) encode to exactly
     `size` bytes (>= _MIN_BATCH). Where the value's length varint grows a
     byte, a value one byte shorter would miss by one: the key takes it."""
     for key_len in range(1, 4):
         key = b"b" * key_len
-        v = size - _MIN_BATCH - (key_len - 1)
-        while v > 0:
-            b = walx.WriteBatch(0)
-            b.put(key, bytes(v))
-            over = len(b.encode()) - size
-            if over <= 0:
-                break
-            v -= over
-        b = walx.WriteBatch(0)
-        b.put(key, bytes(max(v, 0)))
-        if len(b.encode()) == size:
-            return key, bytes(max(v, 0))
-    return b"b", batch_value(size)
-
-
-def batch_value(size: int) -> bytes:
-    """A value that makes WriteBatch(put(b"b", value)) encode to exactly `size` bytes."""
-    v = size - _MIN_BATCH
-    while v > 0:
-        b = walx.WriteBatch(0)
-        b.put(b"b", bytes(v))
-        over = len(b.encode()) - size
-        if over <= 0:
-            break
-        v -= over
-    return bytes(max(v, 0))
+        value = _value_for(key, size)
+        if _encoded_size(key, value) == size:
+            return key, value
+    return b"b", _value_for(b"b", size)
 
 
 def fs_type(path: str) -> str:
@@ -108,26 +104,8 @@ def _check(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
-def _compare(args: argparse.Namespace) -> int:
-    """Run benchmarks/run.py of a source checkout (wheels do not ship it)."""
-    import runpy
-
-    repo = os.path.abspath(args.repo or os.getcwd())
-    script = os.path.join(repo, "benchmarks", "run.py")
-    if not os.path.isfile(script):
-        _err("bench", f"{script}: not found; --compare runs the benchmark suite of a "
-                      "walx source checkout (give it with --repo)")
-        return EXIT_ERROR
-    argv = ["--repeat", str(args.repeat)] + (["--quick"] if args.quick else [])
-    run_main = runpy.run_path(script)["main"]
-    rc = run_main(argv)
-    return int(rc or 0)
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     """Append (and sync) --count records from --threads threads; print the rates."""
-    if args.compare:
-        return _compare(args)
     problem = _check(args)
     if problem:
         _err("bench", problem)

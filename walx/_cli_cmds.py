@@ -1,4 +1,5 @@
-"""The ``walx`` subcommands dump, verify, stats and repair (bench is in _cli_bench).
+"""The ``walx`` subcommands dump, verify and repair (stats is in _cli_stats,
+bench in _cli_bench).
 
 Each ``cmd_*`` takes the parsed arguments and returns the exit status:
 0 success, 1 damage found, 2 usage or I/O error. Data goes to stdout;
@@ -8,14 +9,15 @@ damage and errors go to stderr as ``walx CMD: FILE: ... offset N ...``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import re
 import sys
-from typing import Any, Callable, Dict, List, Optional, Set, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, TextIO, Tuple
 
 import walx
-from walx import _codecs, _scan
+from walx import _codecs
+from walx._walx import list_log_files
 
 EXIT_OK, EXIT_DAMAGE, EXIT_ERROR = 0, 1, 2
 
@@ -27,7 +29,6 @@ MODES = {
 }
 _MODE_ALIASES = {"pit": "point-in-time"}
 _MODE_ALIASES.update({m.name.lower().replace("_", "-"): k for k, m in MODES.items()})
-_LOG_FILE = re.compile(r"^([0-9]+)\.(?:wal|log)$")
 
 PROGRESS_THRESHOLD = 64 << 20   # bytes; smaller jobs finish before a bar helps
 
@@ -55,14 +56,12 @@ def expand_paths(paths: List[str]) -> List[str]:
     for p in paths:
         if os.path.isdir(p):
             try:
-                names = os.listdir(p)
+                logs = list_log_files(p)
             except OSError as e:
                 raise UsageError(f"{p}: {e.strerror}") from None
-            logs = sorted((int(m.group(1)), n) for n in names
-                          for m in [_LOG_FILE.match(n)] if m)
             if not logs:
                 raise UsageError(f"{p}: no <digits>.wal or <digits>.log files in this directory")
-            out.extend(os.path.join(p, n) for _, n in logs)
+            out.extend(path for _, path in logs)
         elif os.path.exists(p):
             out.append(p)
         else:
@@ -153,26 +152,37 @@ OnRecord = Callable[[FileReport, int, int, bytes, Optional[_codecs.Batch],
 OnDamage = Callable[[FileReport, Damage], None]
 
 
+class Advance(Protocol):
+    """What read_log tells as it goes: update(offset) after each record."""
+
+    def update(self, done: int) -> None: ...
+
+
 def read_log(path: str, mode: walx.RecoveryMode, codec: Optional[str], *,
              on_record: Optional[OnRecord] = None, on_damage: Optional[OnDamage] = None,
-             progress: Optional[Progress] = None, done_before: int = 0,
-             header_seqs: bool = False, reader_decodes: bool = False) -> FileReport:
+             progress: Optional[Advance] = None, done_before: int = 0,
+             header_seqs: bool = False, reader_decodes: bool = False,
+             reader: Optional["walx.LogReader[Any]"] = None) -> FileReport:
     """Read `path` in `mode`, decoding each payload with `codec` (None: framing only).
 
     on_record(report, offset, size, payload, batch, error) is called per
     record and on_damage(report, damage_dict) per damaged range, in file
-    order. With header_seqs, the sequence range comes from each payload's
-    12-byte batch header when no codec decodes it. With reader_decodes and
-    codec "walx", LogReader decodes (a bad batch is damage under the mode's
-    rules, as in recovery) and on_record is not called.
+    order; progress.update(done_before + end offset) after each record.
+    With header_seqs, the sequence range comes from each payload's 12-byte
+    batch header when no codec decodes it. With reader_decodes and codec
+    "walx", LogReader decodes (a bad batch is damage under the mode's rules,
+    as in recovery) and on_record is not called. `reader`, when given, is
+    the LogReader of `path` to read; the caller closes it.
     """
     rep = FileReport(path)
     reader_codec = "walx" if codec == "walx" and reader_decodes else None
-    try:
-        reader = walx.LogReader(path, mode=mode, codec=reader_codec)
-    except OSError as e:
-        rep.error = _os_message(path, e)
-        return rep
+    own = reader is None
+    if reader is None:
+        try:
+            reader = walx.LogReader(path, mode=mode, codec=reader_codec)
+        except OSError as e:
+            rep.error = _os_message(path, e)
+            return rep
     seen = 0
 
     def flush_damage() -> None:
@@ -182,7 +192,7 @@ def read_log(path: str, mode: walx.RecoveryMode, codec: Optional[str], *,
             seen += 1
             _add_damage(rep, on_damage, c.offset, c.size, c.reason)
 
-    with reader:
+    with reader if own else contextlib.nullcontext():
         rep.file_size = reader.file_size
         while True:
             # Only the reader's own errors are caught here, never the callbacks'.
@@ -410,208 +420,94 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return _status(reports)
 
 
-# ---- stats ------------------------------------------------------------------------
-
-_FRAG_ORDER = ["FULL", "FIRST", "MIDDLE", "LAST"]
-
-
-def _file_stats(args: argparse.Namespace, path: str) -> Dict[str, Any]:
-    """One file's stats: a LogReader pass (records, sequences, damage) and a
-    physical scan (fragments, padding, zero fill)."""
-    rep = read_log(path, args.mode, args.codec, header_seqs=args.codec is None)
-    scan = None
-    if rep.error is None:
-        try:
-            scan = _scan.scan(path)
-        except OSError as e:
-            rep.error = _os_message(path, e)
-    return {
-        "kind": "file", "file": rep.path, "file_size": rep.file_size,
-        "header_size": rep.header_size or (scan.header_size if scan else 0),
-        "records": rep.records, "payload_bytes": rep.payload_bytes,
-        "first_sequence": rep.first_seq, "last_sequence": rep.last_seq,
-        "fragments": dict(sorted(scan.fragments.items())) if scan else {},
-        "padding": [{"offset": o, "length": n} for o, n in scan.padding] if scan else [],
-        "padding_bytes": scan.padding_bytes if scan else 0,
-        "zero_fill_bytes": scan.zero_fill_bytes if scan else 0,
-        "stale_offset": scan.stale_offset if scan else None,
-        "end_offset": rep.end_offset, "damage": rep.damage_json(), "error": rep.error,
-    }
-
-
-def _stats_total(files: List[Dict[str, Any]]) -> Dict[str, Any]:
-    frags: Dict[str, int] = {}
-    for o in files:
-        for k, n in o["fragments"].items():
-            frags[k] = frags.get(k, 0) + n
-    firsts = [o["first_sequence"] for o in files if o["first_sequence"] is not None]
-    lasts = [o["last_sequence"] for o in files if o["last_sequence"] is not None]
-    total: Dict[str, Any] = {"kind": "total", "files": len(files)}
-    for k in ("file_size", "records", "payload_bytes"):
-        total[k] = sum(o[k] for o in files)
-    total.update(first_sequence=min(firsts, default=None),
-                 last_sequence=max(lasts, default=None),
-                 fragments=dict(sorted(frags.items())),
-                 padding_count=sum(len(o["padding"]) for o in files),
-                 padding_bytes=sum(o["padding_bytes"] for o in files),
-                 zero_fill_bytes=sum(o["zero_fill_bytes"] for o in files),
-                 damaged_ranges=sum(len(o["damage"]) for o in files))
-    return total
-
-
-def _frag_text(frags: Dict[str, int]) -> str:
-    def order(k: str) -> Tuple[int, str]:
-        base = k.replace("RECYCLABLE_", "")
-        return (_FRAG_ORDER.index(base) if base in _FRAG_ORDER else 99, k)
-    return ", ".join(f"{k} {frags[k]}" for k in sorted(frags, key=order)) or "none"
-
-
-def _print_stats(o: Dict[str, Any], title: str) -> None:
-    total = o["kind"] == "total"
-    print(title)
-    kind = {7: " (legacy 7-byte headers)", 11: " (recyclable 11-byte headers)"}
-    print(f"  size           {o['file_size']:,} bytes"
-          + ("" if total else kind.get(o["header_size"], " (no records)")))
-    print(f"  records        {o['records']:,} ({o['payload_bytes']:,} payload bytes)")
-    seqs = ("-" if o["first_sequence"] is None
-            else f"{o['first_sequence']}..{o['last_sequence']}")
-    print(f"  sequences      {seqs}")
-    print(f"  fragments      {_frag_text(o['fragments'])}")
-    if total:
-        print(f"  padding        {_n(o['padding_count'], 'block trailer')}, "
-              f"{o['padding_bytes']} bytes")
-    else:
-        pad = o["padding"]
-        where = ", ".join(f"{p['offset']}+{p['length']}" for p in pad[:8])
-        where += ", ..." if len(pad) > 8 else ""
-        print(f"  padding        {_n(len(pad), 'block trailer')}, {o['padding_bytes']} bytes"
-              + (f": {where}" if pad else ""))
-    print(f"  zero fill      {o['zero_fill_bytes']:,} bytes")
-    if not total and o["stale_offset"] is not None:
-        print(f"  end of log     offset {o['stale_offset']}: an older generation of this "
-              f"recycled file follows ({o['file_size'] - o['stale_offset']:,} bytes)")
-    if total:
-        n = o["damaged_ranges"]
-        print(f"  damaged        {_n(n, 'range') if n else 'none'}")
-    else:
-        print(f"  damaged        {len(o['damage']) or 'none'}")
-        for d in o["damage"]:
-            print(f"    offset {d['offset']}, {d['size']} bytes: {d['reason']}")
-        if o["error"]:
-            print(f"  ERROR          {o['error']}")
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    """Per file and in total: records, bytes, fragments, padding, sequences, damage."""
-    files: List[Dict[str, Any]] = []
-    for path in expand_paths(args.paths):
-        o = _file_stats(args, path)
-        files.append(o)
-        if args.json:
-            _jline(o)
-        else:
-            _print_stats(o, path)
-    total = _stats_total(files)
-    if args.json:
-        _jline(total)
-    else:
-        _print_stats(total, f"total ({_n(total['files'], 'file')})")
-    for o in files:
-        if o["damage"]:
-            d = o["damage"][0]
-            more = len(o["damage"]) - 1
-            _err("stats", f"{o['file']}: damage at offset {d['offset']}: {d['reason']}"
-                          + (f" (+{more} more)" if more else ""))
-        if o["error"]:
-            _err("stats", o["error"])
-    if any(o["error"] for o in files):
-        return EXIT_ERROR
-    return EXIT_DAMAGE if total["damaged_ranges"] else EXIT_OK
-
-
 # ---- repair -----------------------------------------------------------------------
 
-def _backups(path: str) -> Set[str]:
-    """The NAME.broken[.N] copies of `path` that exist now."""
-    d, base = os.path.split(path)
-    try:
-        names = os.listdir(d or ".")
-    except OSError:
-        return set()
-    return {os.path.join(d, n) for n in names
-            if n == base + ".broken" or n.startswith(base + ".broken.")}
+def _refused(target: str, e: walx.CorruptionError, note: Optional[str]) -> None:
+    """Report walx.repair's refusal of `target`: its message names every log
+    damaged in the middle (the first one by path, offset and reason)."""
+    path = e.path or target
+    print(f"{path}: NOT REPAIRED: damage at offset {e.offset} is followed by valid records: "
+          f"{e.reason}")
+    _err("repair", f"{path}: cannot repair: damage at offset {e.offset} is followed by valid "
+                   f"records, and cutting there would drop them ({e.reason}); inspect with "
+                   f"'walx verify --mode skip'")
+    if note:
+        _err("repair", f"{target}: {note}")
+
+
+def _refusals(targets: List[str]) -> List[Tuple[str, walx.CorruptionError]]:
+    """walx.repair(dry_run=True) on each target: the ones it refuses. Other
+    errors are left to the pass that repairs."""
+    refused = []
+    for target in targets:
+        try:
+            walx.repair(target, dry_run=True)
+        except walx.CorruptionError as e:
+            refused.append((target, e))
+        except (OSError, walx.WalError):
+            pass
+    return refused
+
+
+def _report_cut(path: str, cut: List[walx.RepairedCorruption], dry_run: bool) -> int:
+    """Print what walx.repair did (or would do) to one file; its exit status."""
+    if not cut:
+        print(f"{path}: clean")
+        return EXIT_OK
+    # walx.repair also trims what follows the last record when that is not
+    # damage (zero fill, a recycled log's older generation): reported as
+    # "end of log", and not counted as damage.
+    damaged = [c for c in cut if not c.reason.startswith("end of log")]
+    for c in cut:
+        if dry_run:
+            verb = "would cut" if c in damaged else "would trim"
+        else:
+            verb = "cut" if c in damaged else "trimmed"
+        print(f"{path}: {verb} offset {c.offset}, {c.size} bytes: {c.reason}")
+    if not dry_run:
+        print(f"{path}: now {cut[0].cut_offset} bytes; original kept as {cut[0].backup}")
+    elif damaged:
+        _err("repair", f"{path}: damaged tail at offset {damaged[0].offset} "
+                       "(dry run: nothing changed)")
+        return EXIT_DAMAGE
+    return EXIT_OK
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    """walx.repair on each file: cut each damaged tail; --dry-run only reports.
-
-    As walx.repair(dir) does, every log is checked first: when one is
-    damaged in the middle, no file changes."""
-    files = expand_paths(args.paths)
-    for p in files:
-        if os.path.exists(p) and not os.path.isfile(p):
+    """walx.repair on each path as given (a directory is all or nothing, and
+    so are several paths: a dry run over every one comes first); --dry-run
+    only reports."""
+    files = {p: expand_paths([p]) for p in args.paths}    # usage errors first
+    for p in args.paths:
+        if not os.path.isdir(p) and not os.path.isfile(p):
             _err("repair", f"{p}: not a regular file")
             return EXIT_ERROR
-    status = EXIT_OK
-    if not args.dry_run and len(files) > 1:
-        refused = []
-        for path in files:
-            try:
-                walx.repair(path, dry_run=True)
-            except walx.CorruptionError as e:
-                refused.append((path, e))
-            except (OSError, walx.WalError):
-                pass                    # reported by the pass below
+    if not args.dry_run and len(args.paths) > 1:
+        refused = _refusals(args.paths)
+        for target, e in refused:
+            _refused(target, e, None)
         if refused:
-            for path, err in refused:
-                print(f"{path}: NOT REPAIRED: damage at offset {err.offset} ({err.reason}) "
-                      f"is followed by valid records")
-                _err("repair", f"{path}: cannot repair: damage at offset {err.offset} "
-                               f"({err.reason}) is followed by valid records, and cutting "
-                               f"there would drop them; inspect with 'walx verify --mode "
-                               f"skip'")
-            _err("repair", "nothing was changed: every log given is repaired, or none is")
+            _err("repair", "nothing was changed: every path given is repaired, or none is")
             return EXIT_DAMAGE
-    for path in files:
-        before = _backups(path)
+    status = EXIT_OK
+    for target in args.paths:
         try:
-            cut = walx.repair(path, dry_run=args.dry_run)
+            cut = walx.repair(target, dry_run=args.dry_run)
         except walx.CorruptionError as e:
-            print(f"{path}: NOT REPAIRED: damage at offset {e.offset} ({e.reason}) is "
-                  f"followed by valid records")
-            _err("repair", f"{path}: cannot repair: damage at offset {e.offset} "
-                           f"({e.reason}) is followed by valid records, and cutting "
-                           f"there would drop them; inspect with 'walx verify --mode skip'")
+            what = "no log would be cut" if args.dry_run else "nothing was changed"
+            _refused(target, e, f"{what}: every log of a directory is repaired, or none is"
+                     if os.path.isdir(target) else None)
             status = max(status, EXIT_DAMAGE)
             continue
         except OSError as e:
-            _err("repair", _os_message(path, e))
+            _err("repair", _os_message(e.filename or target, e))
             status = EXIT_ERROR
             continue
         except walx.WalError as e:
-            _err("repair", f"{path}: {e}")
+            _err("repair", f"{target}: {e}")
             status = EXIT_ERROR
             continue
-        if not cut:
-            print(f"{path}: clean")
-            continue
-        # walx.repair also trims what follows the last record when that is
-        # not damage (zero fill, a recycled log's older generation): reported
-        # as "end of log", and not counted as damage.
-        damaged = [c for c in cut if not c.reason.startswith("end of log")]
-        for c in cut:
-            if args.dry_run:
-                verb = "would cut" if c in damaged else "would trim"
-            else:
-                verb = "cut" if c in damaged else "trimmed"
-            print(f"{path}: {verb} offset {c.offset}, {c.size} bytes: {c.reason}")
-        if args.dry_run:
-            if damaged:
-                _err("repair", f"{path}: damaged tail at offset {damaged[0].offset} "
-                               "(dry run: nothing changed)")
-                status = max(status, EXIT_DAMAGE)
-        else:
-            kept = sorted(_backups(path) - before)
-            print(f"{path}: now {os.path.getsize(path)} bytes; original kept as "
-                  f"{kept[0] if kept else path + '.broken'}")
+        for path in files[target]:
+            mine = [c for c in cut if isinstance(c, walx.RepairedCorruption) and c.path == path]
+            status = max(status, _report_cut(path, mine, args.dry_run))
     return status

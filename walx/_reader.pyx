@@ -1,23 +1,13 @@
 # Included from _walx.pyx; not a standalone module.
-# LogReader: assembles logical records from walx_parse_physical() results
-# and applies the RecoveryMode (docs/format.md, "Reading").
-
-# File sources are read in windows of this many bytes (whole blocks, so a
-# physical record never straddles two windows).
-cdef enum:
-    _WINDOW = 32 * WALX_BLOCK_SIZE
+# LogReader: assembles logical records from the physical records its
+# physical layer (_PhysicalReader, _physical.pyx) parses, and applies the
+# RecoveryMode (docs/format.md, "Reading").
 
 cdef int _MODE_TOLERATE = 0
 cdef int _MODE_ABSOLUTE = 1
 cdef int _MODE_PIT = 2
 cdef int _MODE_SKIP = 3
 
-_REASONS = {
-    WALX_PARSE_TRUNCATED_HEADER: "incomplete: truncated record header",
-    WALX_PARSE_TRUNCATED_PAYLOAD: "incomplete: truncated record payload",
-    WALX_PARSE_BAD_LENGTH: "bad record length",
-    WALX_PARSE_BAD_CRC: "checksum mismatch",
-}
 REASON_INCOMPLETE_CHAIN = "incomplete: unfinished fragment chain"
 REASON_MISSING_FIRST = "missing start of fragmented record"
 REASON_PARTIAL_CHAIN = "partial record without end"
@@ -28,7 +18,7 @@ _SKIP = object()
 
 
 @cython.final
-cdef class LogReader:
+cdef class LogReader(_PhysicalReader):
     """Reads the logical records of a log file or bytes-like object.
 
     LogReader(source, *, log_number=None, mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
@@ -42,21 +32,6 @@ cdef class LogReader:
     Raises CorruptionError, WalError (compressed WAL), OSError, TypeError,
     ValueError.
     """
-    cdef readonly object path   # str, or None for bytes sources
-    cdef object _source_obj     # keeps a bytes-like source alive
-    cdef Py_buffer _view
-    cdef bint _have_view
-    cdef int _fd
-    cdef uint8_t *_window       # owned window for file sources
-    cdef const uint8_t *_data   # current window
-    cdef size_t _data_len
-    cdef uint64_t _data_off     # file offset of _data[0]; a block boundary
-    cdef size_t _pos
-    cdef readonly uint64_t file_size
-    cdef bint _at_last_window
-    cdef uint32_t _header_kind  # 0 until a record is seen, then 7 or 11
-    cdef int64_t _expect_log    # -1 until known
-    cdef bint _verify
     cdef int _mode
     cdef readonly object mode
     cdef uint64_t _max_record   # 0: unlimited
@@ -72,7 +47,6 @@ cdef class LogReader:
     cdef int64_t _last_record_offset
     cdef uint64_t _clean_upto   # end of the last intact physical record or trailer
     cdef bint _done
-    cdef readonly bint closed
     cdef bint _stale_end
     cdef bint _busy             # a thread is in _next (which may drop the GIL)
     cdef bint _release_pending  # close() came while _busy: _next releases
@@ -85,20 +59,17 @@ cdef class LogReader:
     cdef bint _own_after_damage
     cdef object _error          # sticky exception once raised
     cdef bint _as_batches       # codec="walx": yield WriteBatch objects
+    # Private (walx stats): called with a PhysicalRecord for every physical
+    # record the record loop parses; None costs one check per record.
+    cdef object _tap
 
     def __cinit__(self):
-        self._fd = -1
-        self._have_view = False
-        self._window = NULL
         self._scratch = NULL
-        self._expect_log = -1
         self._last_record_offset = -1
 
     def __init__(self, source, *, log_number=None,
                  mode=RecoveryMode.TOLERATE_CORRUPTED_TAIL,
                  verify_checksums=True, max_record_size=None, codec=None):
-        cdef int fd = -1, rc
-        cdef uint64_t size = 0
         if self._fd >= 0 or self._have_view:
             raise RuntimeError("LogReader.__init__ called twice")
         self.mode = _check_mode(mode)
@@ -117,60 +88,15 @@ cdef class LogReader:
         self._as_batches = codec == "walx"
         self._pending = []
         self.corruptions = []
-        if isinstance(source, (str, os.PathLike)):
-            path = _fspath(source, "source")
-            bpath = os.fsencode(path)
-            cpath = <const char *>bpath
-            with nogil:
-                rc = walx_open_read(cpath, &fd, &size)
-            _check_os(rc, path)
-            self._fd = fd
-            self.path = path
-            self.file_size = size
-            self._window = <uint8_t *>PyMem_Malloc(_WINDOW)
-            if self._window == NULL:
-                raise MemoryError()
-            self._data = self._window
-            self._data_len = 0
-            self._data_off = 0
-            self._at_last_window = False
-            if log_number is None:
-                n = log_number_from_name(path)
-                if n is not None:
-                    self._expect_log = n & 0xffffffff
-        else:
-            try:
-                _get_buffer(source, &self._view, "source")
-            except TypeError:
-                raise TypeError("source must be a path (str or os.PathLike) or a "
-                                f"bytes-like object, not {type(source).__name__}") from None
-            self._have_view = True
-            self._source_obj = source
-            self._data = <const uint8_t *>self._view.buf
-            self._data_len = <size_t>self._view.len
-            self.file_size = self._data_len
-            self._at_last_window = True
+        self._open_source(source, log_number is None)
 
     def __dealloc__(self):
-        self._release()
+        PyMem_Free(self._scratch)
 
     cdef void _release(self) noexcept:
-        if self._fd >= 0:
-            walx_close(self._fd)
-            self._fd = -1
-        if self._have_view:
-            PyBuffer_Release(&self._view)
-            self._have_view = False
-        self._source_obj = None
-        if self._window != NULL:
-            PyMem_Free(self._window)
-            self._window = NULL
-        if self._scratch != NULL:
-            PyMem_Free(self._scratch)
-            self._scratch = NULL
-        self._data = NULL
-        self._data_len = 0
-        self._pos = 0
+        self._release_source()
+        PyMem_Free(self._scratch)
+        self._scratch = NULL
 
     def close(self):
         """Release the file or buffer; idempotent. From another thread while
@@ -197,40 +123,14 @@ cdef class LogReader:
         return self
 
     def __next__(self):
-        rec = self._next()
+        rec = self._next(False)
         if rec is None:
             raise StopIteration
         return rec
 
     def read_record(self):
         """The next payload, or None at the end of the log."""
-        return self._next()
-
-    # ---- window management -------------------------------------------------
-
-    cdef int _load_window(self) except -1:
-        """Read the next window of a file source. REQUIRES: _pos == _data_len."""
-        cdef size_t got = 0
-        cdef int rc
-        cdef uint64_t off = self._data_off + self._data_len
-        cdef size_t want = _WINDOW
-        # Read what the file held when it was opened, no more: a device
-        # such as /dev/zero would otherwise never end.
-        if self.file_size - off < want:
-            want = <size_t>(self.file_size - off)
-        with nogil:
-            rc = walx_pread_full(self._fd, self._window, want, off, &got)
-        _check_os(rc, self.path)
-        if self.closed:
-            # close() from another thread during the read.
-            raise WalClosedError(f"LogReader {self.path!r} is closed")
-        self._data_off = off
-        self._data_len = got
-        self._pos = 0
-        if got < _WINDOW:
-            # pread_full returns short only at the end of the data.
-            self._at_last_window = True
-        return 0
+        return self._next(False)
 
     # ---- damage policy ------------------------------------------------------
 
@@ -358,14 +258,15 @@ cdef class LogReader:
         self.end_offset = rec_end
         return rec
 
-    cdef object _next(self):
-        """One record at a time: a LogReader is not shared by threads that
-        read at once (a second one gets RuntimeError, never mixed data)."""
+    cdef object _next(self, bint physical):
+        """One record (or with `physical`, one physical record) at a time:
+        a LogReader is not shared by threads that read at once (a second
+        one gets RuntimeError, never mixed data)."""
         if self._busy:
             raise RuntimeError(f"LogReader {self.path!r} is being read by another thread")
         self._busy = True
         try:
-            return self._next_record()
+            return self._next_physical() if physical else self._next_record()
         finally:
             self._busy = False
             if self._release_pending:
@@ -374,38 +275,47 @@ cdef class LogReader:
 
     cdef object _next_record(self):
         cdef walx_physical ph
-        cdef walx_parse_status st
-        cdef uint64_t rec_off, rec_end, block_left
+        cdef int st, belongs
+        cdef uint64_t rec_off, rec_end
         cdef size_t avail
         if self._error is not None:
             raise self._error
         if self.closed:
             raise WalClosedError(f"LogReader {self.path!r} is closed")
         while not self._done:
-            if self._pos >= self._data_len:
-                if self._at_last_window:
-                    self._finish()
-                else:
-                    self._load_window()
+            st = self._parse_next(&ph, &rec_off, &avail)
+            if st < 0:
+                self._finish()
                 continue
-            rec_off = self._data_off + self._pos
-            block_left = WALX_BLOCK_SIZE - rec_off % WALX_BLOCK_SIZE
-            avail = self._data_len - self._pos
-            if avail > block_left:
-                avail = block_left
-            st = walx_parse_physical(self._data + self._pos, block_left, avail,
-                                     self._header_kind, self._verify, &ph)
-            self._pos += ph.consumed
             rec_end = rec_off + ph.consumed
+            belongs = self._belongs(&ph) if st == WALX_PARSE_OK else _OWN
+            if self._tap is not None:
+                self._call_tap(st, &ph, rec_off, belongs)
             if st != WALX_PARSE_OK:
-                self._not_a_record(st, &ph, rec_off, rec_end, avail)
-            elif self._of_this_log(&ph, rec_off, rec_end):
+                self._not_a_record(<walx_parse_status>st, &ph, rec_off, rec_end, avail)
+            elif belongs == _OWN:
+                if self._pending and ph.header_size == WALX_RECYCLABLE_HEADER_SIZE:
+                    # This log wrote past the damage: it is not stale.
+                    self._own_after_damage = True
                 rec = self._take_physical(&ph, rec_off, rec_end)
                 if rec is not _SKIP:
                     return rec
+            elif belongs == _OTHER_KIND:
+                self._damage(rec_off, rec_end, REASON_KIND)
+            else:
+                # Stale bytes of the file's previous use: the end of this log
+                # (RocksDB's kOldRecord).
+                self._stale_end = True
+                self._finish()
         if self._error is not None:
             raise self._error
         return None
+
+    cdef int _call_tap(self, int st, walx_physical *ph, uint64_t rec_off,
+                       int belongs) except -1:
+        self._tap(_physical_record(<walx_parse_status>st, ph, rec_off,
+                                   belongs == _OLDER_GENERATION))
+        return 0
 
     cdef int _not_a_record(self, walx_parse_status st, walx_physical *ph, uint64_t rec_off,
                            uint64_t rec_end, size_t avail) except -1:
@@ -434,32 +344,6 @@ cdef class LogReader:
             # first write was torn, with stale bytes after it.
             self._first_damaged_recyclable = True
         return self._damage(rec_off, rec_end, _REASONS[st])
-
-    cdef bint _of_this_log(self, walx_physical *ph, uint64_t rec_off,
-                           uint64_t rec_end) except -1:
-        """An intact physical record: does it belong to this log? A header
-        of the other kind is damage; a recyclable record of another log
-        number is the end of this log (stale bytes of the file's previous
-        use, RocksDB's kOldRecord)."""
-        cdef uint32_t kind = ph.header_size
-        if not walx_type_sets_kind(ph.type):
-            return True
-        if self._header_kind == 0:
-            self._header_kind = kind
-        elif kind != self._header_kind:
-            self._damage(rec_off, rec_end, REASON_KIND)
-            return False
-        if kind == WALX_RECYCLABLE_HEADER_SIZE:
-            if self._expect_log < 0:
-                self._expect_log = ph.log_number
-            elif ph.log_number != <uint32_t>self._expect_log:
-                self._stale_end = True
-                self._finish()
-                return False
-            if self._pending:
-                # This log wrote past the damage: it is not stale.
-                self._own_after_damage = True
-        return True
 
     cdef object _take_physical(self, walx_physical *ph, uint64_t rec_off, uint64_t rec_end):
         """Add an intact physical record of this log to the logical record
@@ -555,18 +439,8 @@ cdef class LogReader:
         return self._max_record if self._max_record else None
 
     @property
-    def header_size(self):
-        """7 or 11 once a record was seen (legacy or recyclable), else 0."""
-        return self._header_kind
-
-    @property
     def recyclable(self):
         return self._header_kind == WALX_RECYCLABLE_HEADER_SIZE
-
-    @property
-    def log_number(self):
-        """The log number recyclable records must carry (low 32 bits), or None."""
-        return None if self._expect_log < 0 else self._expect_log
 
     @property
     def clean_end(self):

@@ -118,11 +118,10 @@ cdef list _settle(r):
             kept.append(broken)
             _log.warning("moved %s, which recovery passed over, to %s", path, broken)
     if kept:
-        # Until this fsync a crash may undo the renames and lose the new
-        # NAME.broken names; the cuts are durable already (each file was
-        # fsynced). Either way the logs left hold exactly what this
-        # recovery replayed, or a log it dropped is back under its own name
-        # and the next recovery drops it again: nothing is appended before
+        # Each cut is durable, and its copy's name was synced before it
+        # (_cut_keeping_copy). Until this fsync a crash may undo the renames:
+        # a log recovery passed over is then back under its own name, and
+        # the next recovery passes over it again. Nothing is appended before
         # the new log is created, after this fsync.
         _sync_dir_of(r.directory)
     return kept

@@ -16,14 +16,17 @@ cdef str _broken_name(str path):
 
 cdef str _cut_keeping_copy(str path, uint64_t end):
     """Truncate `path` to `end` after copying the original to a new
-    NAME.broken; returns the copy's path. The copy's bytes are durable
-    before the cut, and the cut is durable on return, so no crash loses a
-    byte before `end`; the copy's name is durable once the caller has
-    synced the directory."""
+    NAME.broken; returns the copy's path. The copy's bytes and its name are
+    durable before the cut, and the cut is durable on return."""
     import shutil
     broken = _broken_name(path)
     shutil.copy2(path, broken)
     _fsync_path(broken)
+    # A crash before this fsync may lose the copy's name, but the original
+    # is not cut yet: it still holds every byte. After it, the copy survives
+    # any crash, so once the cut starts every byte cut is in NAME.broken.
+    _sync_dir_of(os.path.dirname(os.path.abspath(path)))
+    # The cut changes no directory entry: fsyncing the file makes it durable.
     _truncate_durably(path, end)
     return broken
 
@@ -38,7 +41,8 @@ def repair(path, *, dry_run=False):
     (or, with dry_run, would be) cut. A log damaged in the middle (valid
     records after the damage) raises CorruptionError; for a directory that
     is found before anything is cut, so either every torn tail is cut or no
-    file changes. A directory with a LOCK file that a live WalManager holds
+    file changes, and the error's message names every such log (its path,
+    offset and reason are the first one's). A directory with a LOCK file that a live WalManager holds
     (the directory itself, or the file's) raises WalLockedError.
     """
     path = _fspath(path, "path")
@@ -49,9 +53,11 @@ def repair(path, *, dry_run=False):
     if not dry_run:
         lock_fd = _lock_if_managed(path if is_dir else os.path.dirname(os.path.abspath(path)))
     try:
-        if len(files) > 1 and not dry_run:
-            for f in files:
-                _repair_file(f, True)       # raises on mid-file damage, cuts nothing
+        if len(files) > 1:
+            # Every log is checked before any is cut; each refused one is named.
+            would_cut = _check_repairable(files)
+            if dry_run:
+                return would_cut
         cut = []
         for f in files:
             cut.extend(_repair_file(f, dry_run))
@@ -59,6 +65,27 @@ def repair(path, *, dry_run=False):
     finally:
         if lock_fd >= 0:
             walx_unlock_file(lock_fd)
+
+
+cdef list _check_repairable(list files):
+    """What repair would cut in `files`, changing nothing. CorruptionError
+    when any is damaged in the middle: the first such log's path, offset
+    and reason, and the message names every other one."""
+    would_cut = []
+    refused = []
+    for f in files:
+        try:
+            would_cut.extend(_repair_file(f, True))
+        except CorruptionError as e:
+            refused.append(e)
+    if not refused:
+        return would_cut
+    first = refused[0]
+    if len(refused) == 1:
+        raise first
+    others = "; ".join(f"{e.path} at offset {e.offset}: {e.reason}" for e in refused[1:])
+    raise CorruptionError(f"{first.reason}; also damaged in the middle: {others}",
+                          first.path, first.offset)
 
 
 cdef object _lock_if_managed(str directory):
@@ -89,14 +116,9 @@ cdef list _repair_file(str path, bint dry_run):
         Corruption(path, end, size - end, "end of log: bytes after the last valid record")]
     broken = None
     if not dry_run:
+        # Copied, its name synced, then cut: a crash at any point leaves
+        # the log uncut, or cut with NAME.broken holding every byte it had.
         broken = _cut_keeping_copy(path, end)
-        # A crash before this fsync may lose the name NAME.broken (its
-        # bytes were fsynced, its directory entry not yet) while the cut,
-        # fsynced in the file itself, stays. The log then holds every valid
-        # record it held before, as repair intends; only the copy of the
-        # cut bytes, which no reader returns, is lost. Copying before
-        # cutting is what makes every order of crash safe for the log.
-        _sync_dir_of(os.path.dirname(os.path.abspath(path)))
         _log.warning("repaired %s: cut %d bytes at offset %d (original kept as %s)",
                      path, size - end, end, broken)
     return [RepairedCorruption(*c, end, size - end, broken) for c in found]

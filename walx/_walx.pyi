@@ -4,7 +4,8 @@ import os
 import pathlib
 from typing_extensions import Buffer as _Buffer, TypeVar
 from typing import (
-    Any, Generic, Iterable, Iterator, Literal, NamedTuple, Optional, Union, final, overload,
+    Any, Callable, Generic, Iterable, Iterator, Literal, NamedTuple, Optional, Union, final,
+    overload,
 )
 
 from walx._enums import OpType, RecoveryMode
@@ -230,3 +231,54 @@ class WalManager:
     def recover_and_open(
         dir: _Path, *, mode: RecoveryMode = ..., **options: Any
     ) -> tuple["WalManager", Recovery]: ...
+
+# ---- the physical layer (_physical.pyx) --------------------------------------------
+
+from typing import Final
+
+_PhysicalStatus = Literal[
+    "ok", "old_log", "trailer", "zero_fill", "end",
+    "truncated_header", "truncated_payload", "bad_length", "bad_crc",
+]
+
+def record_type_name(t: int) -> str: ...
+
+@final
+class PhysicalRecord:
+    offset: Final[int]
+    size: Final[int]
+    status: Final[_PhysicalStatus]
+    reason: Final[Optional[str]]
+    type: Final[Optional[int]]
+    length: Final[int]
+    header_size: Final[int]
+    log_number: Final[Optional[int]]
+    @property
+    def type_name(self) -> Optional[str]: ...
+    @property
+    def damaged(self) -> bool: ...
+
+@final
+class PhysicalRecords:
+    def __init__(
+        self,
+        source: Union[str, "os.PathLike[str]", "os.PathLike[bytes]", _Buffer],
+        *,
+        log_number: Optional[int] = None,
+    ) -> None: ...
+    def __iter__(self) -> "PhysicalRecords": ...
+    def __next__(self) -> PhysicalRecord: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "PhysicalRecords": ...
+    def __exit__(self, *exc: object) -> Literal[False]: ...
+    @property
+    def path(self) -> Optional[str]: ...
+    @property
+    def file_size(self) -> int: ...
+    @property
+    def header_size(self) -> int: ...
+    @property
+    def log_number(self) -> Optional[int]: ...
+
+def _tap(reader: LogReader[Any], tap: Optional[Callable[[PhysicalRecord], object]]) -> None: ...
+def _physical_rest(reader: LogReader[Any]) -> PhysicalRecords: ...
