@@ -1,4 +1,5 @@
-"""Builds the single extension module walx._walx (see STYLE: one module)."""
+"""Builds the single extension module walx._walx: walx/_walx.pyx (which
+includes the other fragments) and the C core in csrc/ (docs/development.md)."""
 import os
 import sys
 from glob import glob
