@@ -58,16 +58,6 @@ def _writer_rounds(benchmark, bench_dir, open_writer):
                                             LATENCY_OPS))
 
 
-def test_c_write_fdatasync_loop(benchmark, bench_dir, bench_case, c_loop):
-    """c_loop.c: write(2) + fdatasync(2) of one framed record, N times."""
-    bench_case(SCENARIO, "C write(2) + fdatasync(2) loop (pre-framed)", records=N,
-               size=SYNC_SIZE)
-    record = pywal.frame(os.urandom(SYNC_SIZE))[0]
-    fresh_file_rounds(benchmark, bench_dir, lambda path: c_loop(path, record, N, True),
-                      ROUNDS, N * len(record))
-    record_latency(benchmark, c_loop(bench_dir / "lat.log", record, LATENCY_OPS, True, True))
-
-
 def test_walx_log_writer_sync(benchmark, bench_dir, bench_case):
     """LogWriter(buffer_size=0): add_record then sync(), N times."""
     bench_case(SCENARIO, "walx LogWriter add_record + sync(), fresh file", records=N,
@@ -75,29 +65,12 @@ def test_walx_log_writer_sync(benchmark, bench_dir, bench_case):
     _writer_rounds(benchmark, bench_dir, walx.LogWriter)
 
 
-@pytest.mark.parametrize("log", ["fresh", "recycled", "preallocated"])
-def test_walx_manager_sync(benchmark, bench_dir, bench_case, log):
-    """WalManager.append(sync=True), N per round, into one log of that kind."""
-    bench_case(SCENARIO, f"walx WalManager.append(sync=True), {log} log", records=N,
-               size=SYNC_SIZE)
-    d = bench_dir / "wal"
-    with open_manager(d, log, (ROUNDS + 1) * N + LATENCY_OPS) as m:
-        path, seq = current_log(d, m), itertools.count(1 + m.current_max_seq)
-        size, before = os.path.getsize(current_log(d, m)), m.metrics
-
-        def body():
-            for _ in range(N):
-                m.append(sync_record(next(seq)))
-
-        run_rounds(benchmark, body, ROUNDS)
-        record_latency(benchmark, timed_ops(lambda: m.append(sync_record(next(seq))),
-                                            LATENCY_OPS))
-        after = m.metrics
-        if log != "fresh":
-            assert os.path.getsize(path) == size, f"appends went past the {log} space"
-    benchmark.extra_info["syncs_per_append"] = round(
-        (after["syncs_total"] - before["syncs_total"]) /
-        (after["appends_total"] - before["appends_total"]), 3)
+def test_pywal_sync(benchmark, bench_dir, bench_case):
+    """pywal.PyLogWriter: add_record (Python framing, os.write) then fdatasync, N times."""
+    bench_case(SCENARIO, "pure Python (pywal) + os.fdatasync", records=N, size=SYNC_SIZE)
+    if not pywal.HAVE_CRC32C:
+        pytest.skip("crc32c not installed (the pure-Python writer's CRC)")
+    _writer_rounds(benchmark, bench_dir, pywal.PyLogWriter)
 
 
 def test_os_write_fdatasync(benchmark, bench_dir, bench_case):
@@ -124,12 +97,39 @@ def test_os_write_fdatasync(benchmark, bench_dir, bench_case):
     _writer_rounds(benchmark, bench_dir, OsWriter)
 
 
-def test_pywal_sync(benchmark, bench_dir, bench_case):
-    """pywal.PyLogWriter: add_record (Python framing, os.write) then fdatasync, N times."""
-    bench_case(SCENARIO, "pure Python (pywal) + os.fdatasync", records=N, size=SYNC_SIZE)
-    if not pywal.HAVE_CRC32C:
-        pytest.skip("crc32c not installed (the pure-Python writer's CRC)")
-    _writer_rounds(benchmark, bench_dir, pywal.PyLogWriter)
+def test_c_write_fdatasync_loop(benchmark, bench_dir, bench_case, c_loop):
+    """c_loop.c: write(2) + fdatasync(2) of one framed record, N times."""
+    bench_case(SCENARIO, "C write(2) + fdatasync(2) loop (pre-framed)", records=N,
+               size=SYNC_SIZE)
+    record = pywal.frame(os.urandom(SYNC_SIZE))[0]
+    fresh_file_rounds(benchmark, bench_dir, lambda path: c_loop(path, record, N, True),
+                      ROUNDS, N * len(record))
+    record_latency(benchmark, c_loop(bench_dir / "lat.log", record, LATENCY_OPS, True, True))
+
+
+@pytest.mark.parametrize("log", ["fresh", "recycled", "preallocated"])
+def test_walx_manager_sync(benchmark, bench_dir, bench_case, log):
+    """WalManager.append(sync=True), N per round, into one log of that kind."""
+    bench_case(SCENARIO, f"walx WalManager.append(sync=True), {log} log", records=N,
+               size=SYNC_SIZE)
+    d = bench_dir / "wal"
+    with open_manager(d, log, (ROUNDS + 1) * N + LATENCY_OPS) as m:
+        path, seq = current_log(d, m), itertools.count(1 + m.current_max_seq)
+        size, before = os.path.getsize(current_log(d, m)), m.metrics
+
+        def body():
+            for _ in range(N):
+                m.append(sync_record(next(seq)))
+
+        run_rounds(benchmark, body, ROUNDS)
+        record_latency(benchmark, timed_ops(lambda: m.append(sync_record(next(seq))),
+                                            LATENCY_OPS))
+        after = m.metrics
+        if log != "fresh":
+            assert os.path.getsize(path) == size, f"appends went past the {log} space"
+    benchmark.extra_info["syncs_per_append"] = round(
+        (after["syncs_total"] - before["syncs_total"]) /
+        (after["appends_total"] - before["appends_total"]), 3)
 
 
 @pytest.mark.parametrize("name", ["sqlite3", "rocksdict", "plyvel"])

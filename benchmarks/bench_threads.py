@@ -60,6 +60,16 @@ def _syncs_per_append(benchmark, syncs, appends):
     benchmark.extra_info["syncs_per_append"] = round(syncs / max(appends, 1), 3)
 
 
+def test_c_write_fdatasync_loop_1_thread(benchmark, bench_dir, bench_case, c_loop):
+    """c_loop.c from ONE thread: write(2) + fdatasync(2), N per round, a new file each."""
+    bench_case(SCENARIO, "C write(2) + fdatasync(2) loop, 1 thread (pre-framed)", records=N,
+               size=SYNC_SIZE, threads=1)
+    record, counter = os.urandom(walx.HEADER_SIZE + SYNC_SIZE), itertools.count()
+    run_rounds(benchmark, lambda: c_loop(bench_dir / f"{next(counter)}.log", record, N, True),
+               ROUNDS)
+    record_latency(benchmark, c_loop(bench_dir / "lat.log", record, LATENCY_OPS, True, True))
+
+
 @pytest.mark.parametrize("log", ["fresh", "recycled", "preallocated"])
 def test_walx_manager_8_threads(benchmark, bench_dir, bench_case, log):
     """WalManager.append(sync=True) from 8 threads (group commit)."""
@@ -109,13 +119,3 @@ def test_walx_log_writer_8_threads(benchmark, bench_dir, bench_case):
         _eight_threads(benchmark, lambda t: lambda: (w.add_record(payload), w.sync()))
         _syncs_per_append(benchmark, w.syncs_total - before,
                           w.size // (walx.HEADER_SIZE + SYNC_SIZE))
-
-
-def test_c_write_fdatasync_loop_1_thread(benchmark, bench_dir, bench_case, c_loop):
-    """c_loop.c from ONE thread: write(2) + fdatasync(2), N per round, a new file each."""
-    bench_case(SCENARIO, "C write(2) + fdatasync(2) loop, 1 thread (pre-framed)", records=N,
-               size=SYNC_SIZE, threads=1)
-    record, counter = os.urandom(walx.HEADER_SIZE + SYNC_SIZE), itertools.count()
-    run_rounds(benchmark, lambda: c_loop(bench_dir / f"{next(counter)}.log", record, N, True),
-               ROUNDS)
-    record_latency(benchmark, c_loop(bench_dir / "lat.log", record, LATENCY_OPS, True, True))

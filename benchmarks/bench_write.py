@@ -24,6 +24,7 @@ database is opened before it (which only favours the databases).
 
 import itertools
 import os
+import shutil
 
 import pytest
 
@@ -87,12 +88,19 @@ def test_walx_add_records(benchmark, bench_dir, bench_case, size):
 
 
 @SIZES
-def test_c_write_loop(benchmark, bench_dir, bench_case, c_loop, size):
-    """c_loop.c: N write(2) calls of one framed record."""
-    bench_case(scenario(size), "C write(2) loop (pre-framed)", records=N, size=size)
-    record = pywal.frame(os.urandom(size))[0]
-    fresh_file_rounds(benchmark, bench_dir, lambda path: c_loop(path, record, N), ROUNDS,
-                      N * len(record))
+def test_pywal_write(benchmark, bench_dir, bench_case, size):
+    """pywal.PyLogWriter.add_record, N times."""
+    bench_case(scenario(size), "pure Python (pywal)", records=N, size=size)
+    if not pywal.HAVE_CRC32C:
+        pytest.skip("crc32c not installed (the pure-Python writer's CRC)")
+    payload = os.urandom(size)
+
+    def body(path):
+        with pywal.PyLogWriter(path) as w:
+            for _ in range(N):
+                w.add_record(payload)
+
+    fresh_file_rounds(benchmark, bench_dir, body, ROUNDS, log_size(size, N))
 
 
 @SIZES
@@ -113,19 +121,12 @@ def test_os_write_loop(benchmark, bench_dir, bench_case, size):
 
 
 @SIZES
-def test_pywal_write(benchmark, bench_dir, bench_case, size):
-    """pywal.PyLogWriter.add_record, N times."""
-    bench_case(scenario(size), "pure Python (pywal)", records=N, size=size)
-    if not pywal.HAVE_CRC32C:
-        pytest.skip("crc32c not installed (the pure-Python writer's CRC)")
-    payload = os.urandom(size)
-
-    def body(path):
-        with pywal.PyLogWriter(path) as w:
-            for _ in range(N):
-                w.add_record(payload)
-
-    fresh_file_rounds(benchmark, bench_dir, body, ROUNDS, log_size(size, N))
+def test_c_write_loop(benchmark, bench_dir, bench_case, c_loop, size):
+    """c_loop.c: N write(2) calls of one framed record."""
+    bench_case(scenario(size), "C write(2) loop (pre-framed)", records=N, size=size)
+    record = pywal.frame(os.urandom(size))[0]
+    fresh_file_rounds(benchmark, bench_dir, lambda path: c_loop(path, record, N), ROUNDS,
+                      N * len(record))
 
 
 @SIZES
@@ -136,8 +137,9 @@ def test_peer_write(benchmark, bench_dir, bench_case, open_peer, size, name):
     payload, counter, dbs = os.urandom(size), itertools.count(), []
 
     def setup():
-        for db in dbs:
+        for db in dbs:     # deleted at once, before the kernel writes its pages back
             db.close()
+            shutil.rmtree(db.path)
         dbs[:] = [open_peer(name, durable=False, path=bench_dir / f"db{next(counter)}")]
         return (dbs[0].writer(),), {}
 
