@@ -193,7 +193,7 @@ def run_threads(n, work):
         try:
             start.wait()
             work(t)
-        except BaseException as e:  # noqa: B902 (re-raised in the caller)
+        except BaseException as e:   # re-raised below, in the calling thread
             errors.append(e)
             start.abort()
 
