@@ -11,7 +11,9 @@ divides by the fastest non-walx implementation of the scenario. Each target
 is a ratio of two benchmarks' rates within one run (a scenario's
 implementations run back to back); with several runs the median of the
 per-run ratios, which follow, and *fastest* divides the two benchmarks'
-fastest rounds over all runs. Rows marked with the same letter share a
+fastest rounds over all runs. Latencies (durable scenarios: each operation
+timed on its own after the timed rounds) are nearest-rank percentiles,
+medians over the runs. Rows marked with the same letter share a
 target: it is met when any of them is. Everything printed also goes to
 OUT.json (default: report.json beside the first RESULT). Reads only: it
 runs nothing and rewrites no file but OUT.json.
@@ -69,8 +71,8 @@ def load(path):
         info = b["extra_info"]
         module = os.path.basename(b["fullname"].split("::")[0])[:-3]
         rows[f"{module}::{b['name']}"] = dict(
-            info, rate=info["records"] / b["stats"]["median"],
-            best=info["records"] / b["stats"]["min"])
+            info, records_per_s=info["records"] / b["stats"]["median"],
+            records_per_s_best_round=info["records"] / b["stats"]["min"])
     return rows, data.get("machine_info", {})
 
 
@@ -102,8 +104,8 @@ def main(argv):
     machine = runs[-1][1]
     runs = [r for r, _ in runs]
     keys = list(dict.fromkeys(k for r in runs for k in r))
-    med = {k: statistics.median(r[k]["rate"] for r in runs if k in r) for k in keys}
-    best = {k: max(r[k]["best"] for r in runs if k in r) for k in keys}
+    med = {k: statistics.median(r[k]["records_per_s"] for r in runs if k in r) for k in keys}
+    best = {k: max(r[k]["records_per_s_best_round"] for r in runs if k in r) for k in keys}
     info = {k: next(r[k] for r in runs if k in r) for k in keys}
 
     w = machine.get("walx", {})
@@ -121,7 +123,8 @@ def main(argv):
         peers = [med[k] for k in ks if info[k]["kind"] == "peer"]
         lines, durable = [], any("latency_us" in info[k] for k in ks)
         for k in sorted(ks, key=lambda k: (info[k]["kind"] != "walx", -med[k])):
-            i, lat = info[k], info[k].get("latency_us", {})
+            i, lat = info[k], {p: statistics.median(r[k]["latency_us"][p] for r in runs if k in r)
+                               for p in info[k].get("latency_us", {})}
             notes = [f"{i['syncs_per_append']} syncs/append"] if "syncs_per_append" in i else \
                 [f"peak RSS +{i['rss_growth_MB']} MB"] if "rss_growth_MB" in i else []
             lines.append([i["impl"], fmt_rate(med[k]), fmt_mb(med[k] * i["size"] / 1e6),
@@ -129,7 +132,8 @@ def main(argv):
                           *([fmt_mb(lat.get(p, 0)) for p in ("50", "99", "99.9")] if durable
                             else []), "; ".join(notes)])
             summary["scenarios"].setdefault(sc, []).append(
-                dict(i, key=k, records_per_s=med[k], records_per_s_best_round=best[k]))
+                dict(i, key=k, records_per_s=med[k], records_per_s_best_round=best[k],
+                     **({"latency_us": lat} if lat else {})))
         print(f"\n{ORDER.get(sc, '')} {sc}\n" + table(
             ["implementation", "records/s", "MB/s", "vs best peer",
              *(["p50 us", "p99 us", "p99.9 us"] if durable else []), "notes"],
@@ -137,7 +141,8 @@ def main(argv):
 
     lines, met_groups = [], set()
     for sid, what, num, den, goal, group in TARGETS:
-        per_run = [r[num]["rate"] / r[den]["rate"] for r in runs if num in r and den in r]
+        per_run = [r[num]["records_per_s"] / r[den]["records_per_s"] for r in runs
+                   if num in r and den in r]
         value = statistics.median(per_run) if per_run else None
         fastest = best[num] / best[den] if num in best and den in best else None
         met = value is not None and value >= goal
