@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -186,24 +187,16 @@ def record_latency(benchmark, samples_ns):
 
 
 def run_threads(n, work):
-    """work(t) in n threads started together; re-raises the first error."""
-    errors, start = [], threading.Barrier(n)
+    """work(t) in n threads that start together; re-raises the first error."""
+    start = threading.Barrier(n)
 
     def run(t):
-        try:
-            start.wait()
-            work(t)
-        except BaseException as e:   # re-raised below, in the calling thread
-            errors.append(e)
-            start.abort()
+        start.wait()
+        work(t)
 
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    with ThreadPoolExecutor(n) as pool:
+        for future in [pool.submit(run, t) for t in range(n)]:
+            future.result()
 
 
 # ---- durable appends: the record and the three kinds of WalManager log ----------

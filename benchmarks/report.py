@@ -94,20 +94,89 @@ def table(headers, lines, left):
                      for line in out)
 
 
+def combine(runs):
+    """{key: row} over all runs: the median rate, the fastest round, the
+    median of each latency percentile."""
+    rows = {}
+    for k in dict.fromkeys(k for r in runs for k in r):
+        mine = [r[k] for r in runs if k in r]
+        lat = {p: statistics.median(m["latency_us"][p] for m in mine)
+               for p in mine[0].get("latency_us", {})}
+        rows[k] = dict(mine[0], key=k, records_per_s=statistics.median(
+            m["records_per_s"] for m in mine), records_per_s_best_round=max(
+            m["records_per_s_best_round"] for m in mine), **({"latency_us": lat} if lat else {}))
+    return rows
+
+
+def print_scenarios(rows):
+    """One table per scenario: walx first, then the peers, fastest first."""
+    scenarios = {sc: [] for sc in ORDER}
+    for row in rows.values():
+        scenarios.setdefault(row["scenario"], []).append(row)
+    for sc, group in ((sc, g) for sc, g in scenarios.items() if g):
+        peers = [r["records_per_s"] for r in group if r["kind"] == "peer"]
+        durable = any("latency_us" in r for r in group)
+        lines = []
+        for r in sorted(group, key=lambda r: (r["kind"] != "walx", -r["records_per_s"])):
+            rate, lat = r["records_per_s"], r.get("latency_us", {})
+            notes = f"{r['syncs_per_append']} syncs/append" if "syncs_per_append" in r else \
+                f"peak RSS +{r['rss_growth_MB']} MB" if "rss_growth_MB" in r else ""
+            lines.append([r["impl"], fmt_rate(rate), fmt_mb(rate * r["size"] / 1e6),
+                          f"{rate / max(peers):.2f}x" if peers else "-",
+                          *([fmt_mb(lat.get(p, 0)) for p in ("50", "99", "99.9")] if durable
+                            else []), notes])
+        print(f"\n{ORDER.get(sc, '')} {sc}\n" + table(
+            ["implementation", "records/s", "MB/s", "vs best peer",
+             *(["p50 us", "p99 us", "p99.9 us"] if durable else []), "notes"],
+            lines, {0, len(lines[0]) - 1}))
+    return scenarios
+
+
+def evaluate(runs, rows):
+    """Each target: the median of its per-run ratios (or the worst RSS), met or not."""
+    out = []
+    for sid, what, num, den, goal, group in TARGETS:
+        per_run = [r[num]["records_per_s"] / r[den]["records_per_s"] for r in runs
+                   if num in r and den in r]
+        value = statistics.median(per_run) if per_run else None
+        fastest = rows[num]["records_per_s_best_round"] / rows[den]["records_per_s_best_round"] \
+            if num in rows and den in rows else None
+        out.append(dict(scenario=sid, target=what, goal=f">= {goal:g}x", per_run=per_run,
+                        measured=value, fastest=fastest, group=group,
+                        met=value is not None and value >= goal))
+    sid, what, key, limit = RSS_TARGET
+    rss = [r[key]["rss_growth_MB"] for r in runs if key in r]
+    out.append(dict(scenario=sid, target=what, goal=f"< {limit:g} MB", per_run=rss,
+                    measured=max(rss) if rss else None, fastest=None, group="",
+                    met=bool(rss) and max(rss) < limit))
+    return out
+
+
+def print_targets(targets):
+    met_groups = {t["group"] for t in targets if t["met"] and t["group"]}
+    lines = []
+    for t in targets:
+        rss = t["goal"].endswith("MB")
+        status = "met" if t["met"] else "no result" if t["measured"] is None else \
+            "NOT met" + (" (met by its group)" if t["group"] in met_groups else "")
+        lines.append([t["scenario"] + (f" ({t['group']})" if t["group"] else ""), t["target"],
+                      t["goal"], "-" if t["measured"] is None else
+                      f"{t['measured']} MB" if rss else f"{t['measured']:.2f}x",
+                      " ".join(str(x) if rss else f"{x:.2f}" for x in t["per_run"]),
+                      "-" if t["fastest"] is None else f"{t['fastest']:.2f}x", status])
+    print("\nTargets\n" + table(["scenario", "target", "goal", "measured", "per run",
+                                 "fastest", "status"], lines, {0, 1, 4, 6}))
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", nargs="+", help="pytest-benchmark JSON files, one per run")
     ap.add_argument("--json", help="where the summary goes (default: report.json beside "
                                    "the first result)")
     args = ap.parse_args(argv)
-    runs = [load(p) for p in args.results]
-    machine = runs[-1][1]
-    runs = [r for r, _ in runs]
-    keys = list(dict.fromkeys(k for r in runs for k in r))
-    med = {k: statistics.median(r[k]["records_per_s"] for r in runs if k in r) for k in keys}
-    best = {k: max(r[k]["records_per_s_best_round"] for r in runs if k in r) for k in keys}
-    info = {k: next(r[k] for r in runs if k in r) for k in keys}
-
+    loaded = [load(p) for p in args.results]
+    runs, machine = [r for r, _ in loaded], loaded[-1][1]
+    rows = combine(runs)
     w = machine.get("walx", {})
     print(f"walx {w.get('version')} (crc32c: {w.get('crc32c_impl')}), Python "
           f"{machine.get('python_version')}, {machine.get('cpu', {}).get('brand_raw', '?')}, "
@@ -115,62 +184,14 @@ def main(argv):
           f"{len(runs)} run(s){', QUICK sizes' if machine.get('quick') else ''}")
     print("peers: " + ", ".join(f"{k} {v or 'not installed'}"
                                 for k, v in machine.get("peers", {}).items()))
-    scenarios = {sc: [] for sc in ORDER}
-    for k in keys:
-        scenarios.setdefault(info[k]["scenario"], []).append(k)
-    summary = {"runs": args.results, "machine": machine, "scenarios": {}, "targets": []}
-    for sc, ks in ((sc, ks) for sc, ks in scenarios.items() if ks):
-        peers = [med[k] for k in ks if info[k]["kind"] == "peer"]
-        lines, durable = [], any("latency_us" in info[k] for k in ks)
-        for k in sorted(ks, key=lambda k: (info[k]["kind"] != "walx", -med[k])):
-            i, lat = info[k], {p: statistics.median(r[k]["latency_us"][p] for r in runs if k in r)
-                               for p in info[k].get("latency_us", {})}
-            notes = [f"{i['syncs_per_append']} syncs/append"] if "syncs_per_append" in i else \
-                [f"peak RSS +{i['rss_growth_MB']} MB"] if "rss_growth_MB" in i else []
-            lines.append([i["impl"], fmt_rate(med[k]), fmt_mb(med[k] * i["size"] / 1e6),
-                          f"{med[k] / max(peers):.2f}x" if peers else "-",
-                          *([fmt_mb(lat.get(p, 0)) for p in ("50", "99", "99.9")] if durable
-                            else []), "; ".join(notes)])
-            summary["scenarios"].setdefault(sc, []).append(
-                dict(i, key=k, records_per_s=med[k], records_per_s_best_round=best[k],
-                     **({"latency_us": lat} if lat else {})))
-        print(f"\n{ORDER.get(sc, '')} {sc}\n" + table(
-            ["implementation", "records/s", "MB/s", "vs best peer",
-             *(["p50 us", "p99 us", "p99.9 us"] if durable else []), "notes"],
-            lines, {0, len(lines[0]) - 1}))
-
-    lines, met_groups = [], set()
-    for sid, what, num, den, goal, group in TARGETS:
-        per_run = [r[num]["records_per_s"] / r[den]["records_per_s"] for r in runs
-                   if num in r and den in r]
-        value = statistics.median(per_run) if per_run else None
-        fastest = best[num] / best[den] if num in best and den in best else None
-        met = value is not None and value >= goal
-        met_groups |= {group} if met and group else set()
-        summary["targets"].append(dict(scenario=sid, target=what, goal=goal, measured=value,
-                                       per_run=per_run, fastest=fastest, met=met, group=group))
-    for t in summary["targets"]:
-        status = "met" if t["met"] else "no result" if t["measured"] is None else \
-            "NOT met" + (" (met by its group)" if t["group"] in met_groups else "")
-        lines.append([t["scenario"] + (f" ({t['group']})" if t["group"] else ""), t["target"],
-                      f">= {t['goal']:g}x", "-" if t["measured"] is None else
-                      f"{t['measured']:.2f}x", " ".join(f"{x:.2f}" for x in t["per_run"]),
-                      "-" if t["fastest"] is None else f"{t['fastest']:.2f}x", status])
-    sid, what, key, limit = RSS_TARGET
-    rss = [r[key]["rss_growth_MB"] for r in runs if key in r]
-    summary["targets"].append(dict(scenario=sid, target=what, limit_MB=limit, per_run=rss,
-                                   measured=max(rss) if rss else None,
-                                   met=bool(rss) and max(rss) < limit))
-    lines.append([sid, what, f"< {limit:g} MB", f"{max(rss)} MB" if rss else "-",
-                  " ".join(map(str, rss)), "-", "met" if rss and max(rss) < limit else
-                  "NOT met" if rss else "no result"])
-    print("\nTargets\n" + table(["scenario", "target", "goal", "measured", "per run",
-                                 "fastest", "status"], lines, {0, 1, 4, 6}))
-
+    scenarios = print_scenarios(rows)
+    targets = evaluate(runs, rows)
+    print_targets(targets)
     out = args.json or os.path.join(os.path.dirname(os.path.abspath(args.results[0])),
                                     "report.json")
     with open(out, "w") as f:
-        json.dump(summary, f, indent=1)
+        json.dump({"runs": args.results, "machine": machine, "targets": targets,
+                   "scenarios": {sc: g for sc, g in scenarios.items() if g}}, f, indent=1)
     print(f"\nsummary: {out}")
     return 0
 
