@@ -1,37 +1,32 @@
-"""WriteBatch encode and decode: walx's C codec against the pure-Python one.
+"""WriteBatch encode and decode: walx's C codec against the same codec in Python.
 
-A batch holds PUTS puts of an 8-byte big-endian key and a 100 B value
-(about 11 KB encoded); a round processes BATCHES such batches. The rates
-are per put (records/s; MB/s counts the 108 key + value bytes of each).
+A batch holds PUTS puts of an 8-byte big-endian key and a 100 B value; a
+round processes BATCHES batches. Rates are per put (MB/s counts the 108
+key + value bytes of each). The pure-Python codec (pywal.py: ``struct``
+and varints) produces the same bytes and the same operations (checked),
+so the ratio is what the C codec buys an engine that builds and replays
+batches.
 
-Scenario "WriteBatch encode": build the batch (walx encodes each operation
-as it is added) and call encode():
-- walx.WriteBatch: put() PUTS times, then encode();
-- pywal.encode_batch: the same bytes from a list of (op, key, value).
-Scenario "WriteBatch decode": decode the encoded batch and materialise every
-operation:
-- walx.WriteBatch.decode(data), then list(batch) (BatchRecord tuples);
-- pywal.decode_batch(data) (a list of (op, key, value) tuples).
-Both produce the same bytes / the same operations; checked once.
+- "WriteBatch encode": walx ``WriteBatch`` put() PUTS times then
+  encode(), against ``pywal.encode_batch`` of (op, key, value) tuples;
+- "WriteBatch decode": ``WriteBatch.decode`` then list() of its
+  BatchRecords, against ``pywal.decode_batch``.
 """
-
-import os
 
 import pytest
 
 import pywal
 import walx
+from conftest import QUICK, run_rounds
 
-QUICK = os.environ.get("WALX_BENCH_QUICK") == "1"
 PUTS = 100
 BATCHES = 10 if QUICK else 1000
 ROUNDS = 1 if QUICK else 15
-VALUE = os.urandom(100)
+VALUE = bytes(range(100))
 KEYS = [i.to_bytes(8, "big") for i in range(PUTS)]
-RECORD_SIZE = 8 + len(VALUE)
 
 
-def _walx_encode(seq):
+def walx_encode(seq):
     b = walx.WriteBatch(seq)
     put = b.put
     for k in KEYS:
@@ -39,61 +34,41 @@ def _walx_encode(seq):
     return b.encode()
 
 
-def _py_encode(seq):
+def pywal_encode(seq):
     return pywal.encode_batch(seq, [(1, k, VALUE) for k in KEYS])
 
 
-def _run(benchmark, bench_case, scenario, impl, fn, baseline=None):
-    bench_case(scenario, impl, records=BATCHES * PUTS, record_size=RECORD_SIZE,
-               baseline=baseline, puts_per_batch=PUTS)
+ENCODED = walx_encode(7)
+CODECS = {
+    ("encode", "walx WriteBatch put + encode"): walx_encode,
+    ("encode", "pure Python (pywal) encode_batch"): pywal_encode,
+    ("decode", "walx WriteBatch.decode + iterate"): lambda i: list(walx.WriteBatch.decode(ENCODED)),
+    ("decode", "pure Python (pywal) decode_batch"): lambda i: pywal.decode_batch(ENCODED),
+}
+
+
+@pytest.mark.parametrize("what, impl", list(CODECS), ids=lambda x: x.split(" ")[0])
+def test_batch_codec(benchmark, bench_case, what, impl):
+    """BATCHES batches of PUTS puts encoded, or decoded and materialised."""
+    bench_case(f"WriteBatch {what}", impl, records=BATCHES * PUTS, size=8 + len(VALUE))
+    fn = CODECS[what, impl]
 
     def body():
         for i in range(BATCHES):
             fn(i)
 
-    benchmark.pedantic(body, rounds=ROUNDS, warmup_rounds=1 if ROUNDS > 1 else 0)
-
-
-def test_walx_batch_encode(benchmark, bench_case):
-    """walx.WriteBatch: PUTS put()s then encode(), BATCHES times."""
-    _run(benchmark, bench_case, "WriteBatch encode", "walx WriteBatch put + encode",
-         _walx_encode)
-    assert _walx_encode(7) == _py_encode(7)
-
-
-def test_pure_python_batch_encode(benchmark, bench_case):
-    """pywal.encode_batch of PUTS (op, key, value) tuples, BATCHES times."""
-    _run(benchmark, bench_case, "WriteBatch encode", "pure Python (pywal) encode_batch",
-         _py_encode, baseline="pure_python")
-
-
-ENCODED = _walx_encode(7)
-
-
-def test_walx_batch_decode(benchmark, bench_case):
-    """walx.WriteBatch.decode of a PUTS-put batch, then list() of its records."""
-    decode = walx.WriteBatch.decode
-    _run(benchmark, bench_case, "WriteBatch decode", "walx WriteBatch.decode + iterate",
-         lambda i: list(decode(ENCODED)))
-    got = [(int(r.op), r.key, r.value) for r in decode(ENCODED)]
-    assert got == pywal.decode_batch(ENCODED)[1]
-
-
-def test_pure_python_batch_decode(benchmark, bench_case):
-    """pywal.decode_batch of a PUTS-put batch (struct + Python varints)."""
-    _run(benchmark, bench_case, "WriteBatch decode", "pure Python (pywal) decode_batch",
-         lambda i: pywal.decode_batch(ENCODED), baseline="pure_python")
+    run_rounds(benchmark, body, ROUNDS)
 
 
 @pytest.mark.parametrize("seq", [0, 1, 2**63])
 def test_pywal_batch_codec_matches_walx(seq):
-    """Not a benchmark: the pure-Python codec must agree with walx's."""
-    b = walx.WriteBatch(seq)
+    """Not a benchmark: the pure-Python codec agrees with walx's."""
     ops = [(1, b"k", b""), (0, b"gone", b"pre"), (1, b"x" * 300, b"y" * 20000), (0, b"", b"")]
+    b = walx.WriteBatch(seq)
     for op, k, v in ops:
-        if op:
-            b.put(k, v)
-        else:
-            b.delete_with_pre_image(k, v)
+        b.put(k, v) if op else b.delete_with_pre_image(k, v)
     assert pywal.encode_batch(seq, ops) == b.encode()
     assert pywal.decode_batch(b.encode()) == (seq, ops)
+    assert walx_encode(7) == pywal_encode(7)
+    assert [(int(r.op), r.key, r.value) for r in walx.WriteBatch.decode(ENCODED)] == \
+        pywal.decode_batch(ENCODED)[1]

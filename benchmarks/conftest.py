@@ -1,563 +1,456 @@
-"""Fixtures for the walx benchmarks (pytest-benchmark; STYLE.md section 10).
+"""Shared set-up of the walx benchmarks (pytest-benchmark).
 
-Run from outside the checkout, against the installed walx:
+Run from outside the checkout, so that the installed walx is measured:
 
-    cd /tmp && python -m pytest /path/to/walx/benchmarks --benchmark-only
-    python benchmarks/report.py [--quick]        # the table the team reports
+    cd /tmp && python -m pytest /path/to/walx/benchmarks --benchmark-only \\
+        --benchmark-json result.json
+    python /path/to/walx/benchmarks/report.py result.json
 
-``WALX_BENCH_QUICK=1`` shrinks every count so that the whole suite runs in
-seconds; CI runs it that way with ``--benchmark-disable`` to keep the
-benchmarks working (correctness only: nothing here judges speed).
-``WALX_BENCH_DIR`` picks the directory for benchmark files (default: the
-first of $TMPDIR, /tmp, /var/tmp that is not tmpfs).
+``WALX_BENCH_QUICK=1`` shrinks every count so that the suite runs in
+seconds (CI runs it so, with ``--benchmark-disable``: it must keep working;
+nothing judges speed there). ``WALX_BENCH_DIR`` picks the directory of the
+benchmark files (default: the first of $TMPDIR, /tmp, /var/tmp that is not
+tmpfs, since a sync to memory measures nothing).
 
-Every benchmark processes a batch of records per round and calls the
-``bench_case`` fixture first, which names its scenario (the
-pytest-benchmark group) and implementation and records per-record numbers
-in ``extra_info`` afterwards. ``benchmarks/run.py`` (the comparison
-table, JSON, chart and docs/benchmarks.md) and ``benchmarks/report.py``
-read those.
-
-Peers that are not installed (``pip install walx[bench]`` installs them)
-are skipped with the reason "<module> not installed"; when
-``WALX_BENCH_SKIPS`` names a file, every skipped benchmark that had
-described itself is appended to it as a JSON line (scenario, impl, reason),
-so run.py can list it as "not installed" instead of dropping it.
+Every benchmark calls ``bench_case`` first: it names the scenario (the
+pytest-benchmark group), the implementation, the records one round
+processes and their payload size; report.py turns those into records/s,
+MB/s and the ratios of the targets. Peers whose module is missing
+(``pip install ".[bench]"`` installs them) and the C loop without a
+compiler are skipped with the reason.
 """
 
 import ctypes
-import fnmatch
-import importlib
 import itertools
-import json
 import math
 import os
 import pathlib
 import shutil
 import subprocess
-import sys
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import walx
+
 QUICK = os.environ.get("WALX_BENCH_QUICK") == "1"
+HERE = pathlib.Path(__file__).resolve().parent
+#: Operations timed one by one, after the timed rounds, for the latency percentiles.
+LATENCY_OPS = 50 if QUICK else 2000
 
 
 def pytest_collect_file(file_path, parent):
-    # The modules are named bench_*.py (STYLE.md section 14), which pytest's
-    # default python_files does not match; collect them here unless pytest
-    # does already (a file named on the command line, or a configured
-    # pattern that matches).
-    if file_path.suffix != ".py" or not file_path.name.startswith("bench_"):
-        return None
-    if parent.session.isinitpath(file_path):
-        return None
-    if any(fnmatch.fnmatch(file_path.name, p) for p in parent.config.getini("python_files")):
-        return None
-    return pytest.Module.from_parent(parent, path=file_path)
+    # bench_*.py is not in pytest's default python_files; a file named on the
+    # command line is collected by pytest itself.
+    if file_path.name.startswith("bench_") and file_path.suffix == ".py" and \
+            not parent.session.isinitpath(file_path):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
 
 
-# Run the implementations of one scenario back to back: on a shared machine
-# the load drifts, and ratios between benchmarks run minutes apart would
-# measure the drift. (Scenarios are named at run time by bench_case, so the
-# order is by module, parameter and, for bench_manager.py, test name.)
-_ORDER = {"bench_crc32c": (0, 0), "bench_batch": (1, 0), "bench_writer": (2, 0),
-          "bench_peers_write": (2, 1), "bench_reader": (3, 0), "bench_peers_read": (3, 1),
-          "bench_sync": (4, 0), "bench_manager": (4, 1), "bench_peers_sync": (4, 2),
-          "bench_recover": (6, 0)}
+#: The order of the files. Recovery runs last: the writeback of its 1 GB
+#: directory would slow down the fdatasyncs of any durable scenario after it.
+ORDER = ["bench_crc32c", "bench_batch", "bench_write", "bench_read", "bench_sync",
+         "bench_threads", "bench_recover"]
 
 
-def _order_key(item):
-    mod = getattr(item.module, "__name__", "") if hasattr(item, "module") else ""
-    group, sub = _ORDER.get(mod, (7, 0))
-    param = item.callspec.id if hasattr(item, "callspec") else ""
-    name = getattr(item, "originalname", item.name)
-    if mod == "bench_manager" and ("8_threads" in name or name == "test_c_write_fdatasync_loop"
-                                   or name.startswith("test_zz")):
-        group = 5   # S4, after every S3 implementation
-    return (group, param if group in (2, 3) else "", sub)
-
-
-def pytest_collection_modifyitems(session, config, items):
-    order = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda item: (_order_key(item), order[id(item)]))
+def pytest_collection_modifyitems(items):
+    # The implementations of one scenario run back to back (a file holds one
+    # scenario, or one per payload size), so that a ratio compares
+    # measurements taken seconds apart, not a shared machine's drift.
+    def key(item):
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        stem = item.path.stem
+        return (ORDER.index(stem) if stem in ORDER else len(ORDER), stem, params.get("size", 0))
+    items.sort(key=key)
 
 
 def pytest_sessionstart(session):
-    # As in tests/conftest.py: under WALX_REQUIRE_INSTALLED=1 (CI), measure
-    # the installed walx, never the checkout's.
-    import walx
-    repo = pathlib.Path(__file__).resolve().parent.parent
+    # Under WALX_REQUIRE_INSTALLED=1 (CI) measure the installed walx, never the checkout's.
     if os.environ.get("WALX_REQUIRE_INSTALLED") == "1" and \
-            pathlib.Path(walx.__file__).resolve().parent == repo / "walx":
+            pathlib.Path(walx.__file__).resolve().parent == HERE.parent / "walx":
         raise pytest.UsageError(f"walx was imported from the source tree ({walx.__file__}); "
                                 "install it and run pytest from outside the checkout")
 
 
-def pytest_report_header(config):
-    import walx
-    return [f"walx {walx.__version__}: {walx.__file__} (crc32c: {walx.CRC32C_IMPL})",
-            f"benchmark sizes: {'QUICK (WALX_BENCH_QUICK=1)' if QUICK else 'full'}; "
-            f"files in {_bench_root()} ({filesystem_info(_bench_root())['fs_type']})"]
-
-
 def pytest_benchmark_update_machine_info(config, machine_info):
-    import walx
-    machine_info["walx"] = {"version": walx.__version__, "file": walx.__file__,
-                            "crc32c_impl": walx.CRC32C_IMPL}
-    machine_info["peers"] = peer_versions()
-    machine_info["bench_root"] = _bench_root()
-    machine_info["bench_fs"] = filesystem_info(_bench_root())
-    machine_info["quick"] = QUICK
-
-
-def peer_versions():
-    """Versions of the peers (None when not installed) and of the compiler."""
-    import sqlite3
-    out = {"sqlite3": sqlite3.sqlite_version}
+    from importlib.metadata import PackageNotFoundError, version
+    peers = {}
     for name in ("crc32c", "rocksdict", "plyvel", "lmdb"):
         try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            out[name] = None
-            continue
-        version = getattr(mod, "__version__", None)
-        if version is None:
-            try:
-                from importlib.metadata import version as dist_version
-                version = dist_version(name)
-            except Exception:
-                version = "?"
-        if name == "plyvel":
-            version += f" (LevelDB {getattr(mod, '__leveldb_version__', '?')})"
-        elif name == "lmdb":
-            version += " (LMDB %d.%d.%d)" % mod.version()
-        elif name == "crc32c":
-            version += " (%s)" % ("hardware" if getattr(mod, "hardware_based", False)
-                                  else "software")
-        out[name] = version
-    cc = os.environ.get("CC", "cc")
+            peers[name] = version(name)
+        except PackageNotFoundError:
+            peers[name] = None
+    import sqlite3
+    peers["sqlite3"] = sqlite3.sqlite_version
+    machine_info.update(walx={"version": walx.__version__, "crc32c_impl": walx.CRC32C_IMPL},
+                        peers=peers, quick=QUICK, bench_root=bench_root(),
+                        bench_fs=fs_type(bench_root()))
+
+
+def pytest_report_header(config):
+    return [f"walx {walx.__version__} from {walx.__file__} (crc32c: {walx.CRC32C_IMPL}); "
+            f"sizes: {'QUICK' if QUICK else 'full'}; files in {bench_root()} "
+            f"({fs_type(bench_root())})"]
+
+
+# ---- where the files go ---------------------------------------------------------
+
+
+def fs_type(path):
+    """The type of the filesystem holding `path` (the longest matching mount point)."""
+    path, best, found = os.path.realpath(path), -1, "unknown"
     try:
-        proc = subprocess.run([cc, "--version"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, universal_newlines=True)
-        out["cc"] = proc.stdout.splitlines()[0] if proc.returncode == 0 else None
-    except OSError:
-        out["cc"] = None
-    return out
-
-
-def require(module, package=None):
-    """Import a peer's module, or skip the benchmark: "<module> not installed"."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        pytest.skip(f"{module} not installed (pip install {package or module}, "
-                    f"or the walx[bench] extra)")
-
-
-def pytest_runtest_logreport(report):
-    # A skipped benchmark that described itself (bench_case) becomes a
-    # "not installed" / "skipped" row in run.py's table.
-    path = os.environ.get("WALX_BENCH_SKIPS")
-    if not path or not report.skipped:
-        return
-    props = dict(report.user_properties).get("walx_bench")
-    if not props:
-        return
-    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    if reason.startswith("Skipped: "):
-        reason = reason[len("Skipped: "):]
-    with open(path, "a") as f:
-        f.write(json.dumps(dict(props, nodeid=report.nodeid, reason=reason)) + "\n")
-
-
-# ---- where the files go -----------------------------------------------------
-
-
-def _unescape_mount(s):
-    # /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo.
-    return s.encode().decode("unicode_escape") if "\\" in s else s
-
-
-def filesystem_info(path):
-    """The filesystem type, mount point and device that hold `path`."""
-    path = os.path.realpath(path)
-    info = {"fs_type": "unknown", "fs_mount": "?", "fs_source": "?"}
-    st = os.stat(path)
-    info["fs_dev"] = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
-    best = -1
-    try:
-        with open("/proc/self/mountinfo") as f:
+        with open("/proc/self/mounts") as f:
             for line in f:
-                left, _, right = line.partition(" - ")
-                fields, rfields = left.split(), right.split()
-                if len(fields) < 5 or len(rfields) < 2:
-                    continue
-                mount = _unescape_mount(fields[4])
-                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-                if inside and len(mount) > best:
-                    best = len(mount)
-                    info.update(fs_type=rfields[0], fs_mount=mount,
-                                fs_source=_unescape_mount(rfields[1]))
+                _, mount, kind = line.split()[:3]
+                if (path == mount or path.startswith(mount.rstrip("/") + "/")) and \
+                        len(mount) > best:
+                    best, found = len(mount), kind
     except OSError:
-        # Not Linux: `stat -f` knows the type on macOS and the BSDs.
-        try:
-            out = subprocess.run(["stat", "-f", "%T", path], stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, universal_newlines=True)
-            if out.returncode == 0 and out.stdout.strip():
-                info["fs_type"] = out.stdout.strip()
-        except OSError:
-            pass
-    # The block device behind it, when there is one (not for overlay/tmpfs).
-    sysdev = pathlib.Path("/sys/dev/block") / info["fs_dev"]
-    if sysdev.exists():
-        dev = sysdev.resolve()
-        info["block_device"] = dev.name
-        for queue in (dev / "queue", dev.parent / "queue"):
-            rot = queue / "rotational"
-            if rot.exists():
-                info["rotational"] = rot.read_text().strip() == "1"
-                break
-        for model in (dev / "device" / "model", dev.parent / "device" / "model"):
-            if model.exists():
-                info["device_model"] = model.read_text().strip()
-                break
-    return info
+        pass
+    return found
 
 
-def _bench_root():
-    explicit = os.environ.get("WALX_BENCH_DIR")
-    if explicit:
-        return explicit
-    candidates = [tempfile.gettempdir(), "/tmp", "/var/tmp"]
-    for c in candidates:
-        if os.path.isdir(c) and os.access(c, os.W_OK) and \
-                filesystem_info(c)["fs_type"] not in ("tmpfs", "ramfs"):
-            return c
+def bench_root():
+    if os.environ.get("WALX_BENCH_DIR"):
+        return os.environ["WALX_BENCH_DIR"]
+    for d in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if os.path.isdir(d) and os.access(d, os.W_OK) and fs_type(d) not in ("tmpfs", "ramfs"):
+            return d
     return tempfile.gettempdir()
 
 
 @pytest.fixture
-def bench_dir(benchmark):
-    """A fresh directory on a real filesystem (not tmpfs, unless nothing else
-    is writable), removed afterwards. Its filesystem type and device go into
-    the benchmark's extra_info: sync numbers mean nothing without them."""
-    d = tempfile.mkdtemp(prefix="walx-bench-", dir=_bench_root())
-    info = filesystem_info(d)
-    benchmark.extra_info.update(info)
-    benchmark.extra_info["bench_dir"] = os.path.dirname(d)
-    try:
-        yield pathlib.Path(d)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+def bench_dir():
+    """A fresh directory under bench_root(), removed afterwards."""
+    d = tempfile.mkdtemp(prefix="walx-bench-", dir=bench_root())
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
 
 
-# ---- what each benchmark measures ------------------------------------------
+# ---- describing and running a benchmark -----------------------------------------
 
 
 @pytest.fixture
-def bench_case(benchmark, request):
-    """Call before running the benchmark:
-
-        bench_case("write 100 B", "walx write-through", records=N, record_size=100)
-
-    `records` is the number of records (or buffers) one round processes and
-    `record_size` the payload bytes of each; `baseline` marks the reference
-    implementations that report.py divides by ("c_loop", "pure_python",
-    "os_write"). `kind` is "walx" or "peer" (default: "walx" when `impl`
-    starts with "walx"); run.py compares every row with the best peer.
-    After the test, extra_info gains the per-record numbers of the median
-    round: ns_per_record, records_per_s and MB_per_s (payload bytes, 10**6
-    per MB), and records_per_s_best_round from the fastest.
-    """
-    def describe(scenario, impl, *, records, record_size, baseline=None, **extra):
+def bench_case(benchmark):
+    """bench_case(scenario, impl, records=N, size=B, **extra): `records` is
+    what one round processes, `size` the payload bytes of each. `kind` is
+    "walx" when impl starts with "walx", else "peer" (report.py's "vs best
+    peer" divides by the fastest peer)."""
+    def describe(scenario, impl, *, records, size, **extra):
         benchmark.group = scenario
-        kind = extra.pop("kind", "walx" if impl.startswith("walx") else "peer")
-        benchmark.extra_info.update(scenario=scenario, impl=impl, kind=kind,
-                                    records_per_round=records, record_size=record_size,
-                                    baseline=baseline, **extra)
-        request.node.user_properties.append(
-            ("walx_bench", {"scenario": scenario, "impl": impl, "kind": kind,
-                            "name": request.node.name}))
-
-    yield describe
-    stats = benchmark.stats  # None with --benchmark-disable
-    n = benchmark.extra_info.get("records_per_round")
-    if stats is not None and n:
-        median, best = stats.stats.median, stats.stats.min
-        size = benchmark.extra_info["record_size"]
-        benchmark.extra_info.update(
-            ns_per_record=round(median / n * 1e9, 1),
-            records_per_s=round(n / median, 1),
-            MB_per_s=round(n * size / median / 1e6, 2),
-            records_per_s_best_round=round(n / best, 1),
-        )
+        benchmark.extra_info.update(scenario=scenario, impl=impl, records=records, size=size,
+                                    kind="walx" if impl.startswith("walx") else "peer",
+                                    **extra)
+    return describe
 
 
-# ---- latency percentiles (durable scenarios) -------------------------------
-
-#: Operations timed one by one for the percentiles, per benchmark.
-LATENCY_OPS = 50 if QUICK else 2000
-
-
-def percentile_us(sorted_ns, p):
-    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
-    if not sorted_ns:
-        return None
-    rank = math.ceil(round(p * len(sorted_ns) / 100, 9))
-    return sorted_ns[max(0, min(len(sorted_ns) - 1, rank - 1))] / 1000.0
+def run_rounds(benchmark, body, rounds, setup=None):
+    """`rounds` timed calls of body (after setup, untimed), one untimed warm-up."""
+    benchmark.pedantic(body, setup=setup, rounds=rounds, warmup_rounds=1 if rounds > 1 else 0)
 
 
-def latency_summary(samples_ns):
-    s = sorted(samples_ns)
-    return {"ops": len(s),
-            "p50": percentile_us(s, 50), "p99": percentile_us(s, 99),
-            "p99.9": percentile_us(s, 99.9),
-            "mean": round(sum(s) / len(s) / 1000.0, 3) if s else None,
-            "max": s[-1] / 1000.0 if s else None}
+def fresh_file_rounds(benchmark, directory, body, rounds, expected_size):
+    """body(path) once per round on a new path; the previous round's file is
+    deleted in the untimed set-up. Checks the last file's size."""
+    counter, last = itertools.count(), []
+
+    def setup():
+        for p in last:
+            os.unlink(p)
+        last[:] = [str(directory / f"{next(counter)}.log")]
+        return tuple(last), {}
+
+    run_rounds(benchmark, body, rounds, setup)
+    assert os.path.getsize(last[0]) == expected_size
 
 
-@pytest.fixture
-def record_latency(benchmark):
-    """record_latency(samples_ns): per-operation times (time.perf_counter_ns
-    deltas, taken in a separate loop after the timed rounds) become
-    extra_info["latency_us"] = {ops, p50, p99, p99.9, mean, max}."""
-    def record(samples_ns):
-        benchmark.extra_info["latency_us"] = latency_summary(samples_ns)
-    return record
-
-
-def timed_ops(op, n, clock=None):
-    """Call op(i) for i in range(n); return the n durations in ns."""
-    import time
-    clock = clock or time.perf_counter_ns
-    out = [0] * n
-    for i in range(n):
+def timed_ops(op, n):
+    """Call op() n times; each call's duration in ns."""
+    clock, out = time.perf_counter_ns, []
+    for _ in range(n):
         t0 = clock()
-        op(i)
-        out[i] = clock() - t0
+        op()
+        out.append(clock() - t0)
     return out
 
 
-# ---- one fresh file per round ------------------------------------------------
+def record_latency(benchmark, samples_ns):
+    """Nearest-rank p50/p99/p99.9 of per-operation times, in extra_info["latency_us"]."""
+    s = sorted(samples_ns)
+    rank = {p: min(len(s), max(1, math.ceil(round(len(s) * p / 100, 9)))) for p in (50, 99, 99.9)}
+    benchmark.extra_info["latency_us"] = {str(p): s[r - 1] / 1000 for p, r in rank.items()}
 
 
-class FreshPaths:
-    """A new path `<stem><n>.log` in `directory` per call; the previous one
-    is deleted first, so the deletion stays outside the caller's timing."""
+def run_threads(n, work):
+    """work(t) in n threads that start together; re-raises the first error."""
+    start = threading.Barrier(n)
 
-    def __init__(self, directory, stem=""):
-        self.directory, self.stem = pathlib.Path(directory), stem
-        self.counter, self.last = itertools.count(), None
+    def run(t):
+        start.wait()
+        work(t)
 
-    def __call__(self):
-        self.delete()
-        self.last = str(self.directory / f"{self.stem}{next(self.counter)}.log")
-        return self.last
-
-    def delete(self):
-        if self.last and os.path.exists(self.last):
-            os.unlink(self.last)
+    with ThreadPoolExecutor(n) as pool:
+        for future in [pool.submit(run, t) for t in range(n)]:
+            future.result()
 
 
-def pedantic_fresh_file(benchmark, bench_dir, body, expected_size, rounds):
-    """Run `body(path)` once per round on a fresh path in `bench_dir`; check
-    that the last round's file has `expected_size` bytes, then delete it."""
-    paths = FreshPaths(bench_dir)
-    benchmark.pedantic(body, setup=lambda: ((paths(),), {}), rounds=rounds,
-                       warmup_rounds=1 if rounds > 1 else 0)
-    assert os.path.getsize(paths.last) == expected_size
-    paths.delete()
+# ---- durable appends: the record and the three kinds of WalManager log ----------
+
+SYNC_SIZE = 100         # S3/S4 payload: a one-put WriteBatch that encodes to 100 B
+PREALLOCATE = 64 << 20
 
 
-# ---- the C write(2) loop baseline -------------------------------------------
-
-C_LOOP_SOURCE = r"""
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
-#include <time.h>
-#include <unistd.h>
-
-#ifndef O_CLOEXEC
-#define O_CLOEXEC 0
-#endif
-
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* One record: write(2) all `len` bytes of `buf` (retrying on EINTR and
- * short writes), then, with `sync_each`, fdatasync(2). 0 or -errno. */
-static int put(int fd, const char *buf, long len, int sync_each) {
-    long off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, buf + off, (size_t)(len - off));
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        off += w;
-    }
-    return sync_each && fdatasync(fd) != 0 ? -errno : 0;
-}
-
-/* `n` records into `fd`, then close it; lat_ns as below. 0 or -errno. */
-static int put_n(int fd, const char *buf, long len, long n, int sync_each,
-                 long long *lat_ns) {
-    if (fd < 0)
-        return -errno;
-    for (long i = 0; i < n; i++) {
-        long long t0 = lat_ns ? now_ns() : 0;
-        int rc = put(fd, buf, len, sync_each);
-        if (rc) {
-            close(fd);
-            return rc;
-        }
-        if (lat_ns)
-            lat_ns[i] = now_ns() - t0;
-    }
-    return close(fd) == 0 ? 0 : -errno;
-}
-
-/* Creates `path` (truncating it) and writes `buf` (`len` bytes) `n` times,
- * one write(2) per record, then closes it; with `sync_each`, fdatasync(2)
- * after every write. Returns 0 or -errno. This is the floor: what the
- * syscalls alone cost, with no framing and no CRC. When `lat_ns` is not
- * NULL, the duration of each write (+ fdatasync) in ns goes to lat_ns[i]
- * (the latency percentiles). */
-int walx_bench_write_loop_lat(const char *path, const char *buf, long len, long n,
-                              int sync_each, long long *lat_ns) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    return put_n(fd, buf, len, n, sync_each, lat_ns);
-}
-
-int walx_bench_write_loop(const char *path, const char *buf, long len, long n,
-                          int sync_each) {
-    return walx_bench_write_loop_lat(path, buf, len, n, sync_each, 0);
-}
-
-/* The long-lived log's floor: as walx_bench_write_loop, but `path` is
- * opened without O_TRUNC (created if missing) and the records go after what
- * it already holds, so one file can grow across many calls, as a log does
- * across many appends. */
-int walx_bench_append_loop(const char *path, const char *buf, long len, long n,
-                           int sync_each) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    return put_n(fd, buf, len, n, sync_each, 0);
-}
-
-/* The overwrite floor: opens the existing file `path` (no O_CREAT, no
- * O_TRUNC), seeks to `start` and writes `buf` `n` times there, then closes
- * it. Into blocks the file already has (written and synced before), this is
- * what a recycled or preallocated log can gain from not growing. Returns 0
- * or -errno (-EIO when the records would grow the file). */
-int walx_bench_overwrite_loop(const char *path, const char *buf, long len, long n,
-                              long start, int sync_each) {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    off_t end = lseek(fd, 0, SEEK_END);
-    if (end < 0 || end < (off_t)start + (off_t)len * n || lseek(fd, start, SEEK_SET) < 0) {
-        int e = end < 0 ? errno : EIO;
-        close(fd);
-        return -e;
-    }
-    return put_n(fd, buf, len, n, sync_each, 0);
-}
-"""
+def _value_for(size):
+    b = walx.WriteBatch(0)
+    b.put(bytes(8), b"")
+    return os.urandom(size - len(b.encode()))
 
 
-class CWriteLoop:
-    """ctypes wrapper of walx_bench_write_loop (compiled at benchmark time)."""
-
-    def require(self):
-        return self
-
-    def __init__(self, lib):
-        self._fn = lib.walx_bench_write_loop
-        self._fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
-                             ctypes.c_int]
-        self._fn.restype = ctypes.c_int
-        self._lat = lib.walx_bench_write_loop_lat
-        self._lat.argtypes = self._fn.argtypes + [ctypes.POINTER(ctypes.c_longlong)]
-        self._lat.restype = ctypes.c_int
-        self._append = lib.walx_bench_append_loop
-        self._append.argtypes = self._fn.argtypes
-        self._append.restype = ctypes.c_int
-        self._over = lib.walx_bench_overwrite_loop
-        self._over.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
-                               ctypes.c_long, ctypes.c_int]
-        self._over.restype = ctypes.c_int
-
-    def __call__(self, path, record, n, sync_each=False):
-        """Write `record` `n` times to a new file at `path` (GIL released)."""
-        rc = self._fn(os.fsencode(path), record, len(record), n, 1 if sync_each else 0)
-        if rc:
-            raise OSError(-rc, os.strerror(-rc), str(path))
-
-    def append(self, path, record, n, sync_each=False):
-        """Write `record` `n` times at the end of `path` (created if missing,
-        never truncated), so one file grows across calls (GIL released)."""
-        rc = self._append(os.fsencode(path), record, len(record), n, 1 if sync_each else 0)
-        if rc:
-            raise OSError(-rc, os.strerror(-rc), str(path))
-
-    def overwrite(self, path, record, n, start=0, sync_each=False):
-        """Write `record` `n` times into the existing file `path` from offset
-        `start`, overwriting blocks it already has (GIL released); OSError
-        EIO when the file is too short for that."""
-        rc = self._over(os.fsencode(path), record, len(record), n, start,
-                        1 if sync_each else 0)
-        if rc:
-            raise OSError(-rc, os.strerror(-rc), str(path))
-
-    def latencies(self, path, record, n, sync_each=False):
-        """As calling it, and return each write(+fdatasync)'s duration in ns
-        (clock_gettime(CLOCK_MONOTONIC) in C)."""
-        lat = (ctypes.c_longlong * n)()
-        rc = self._lat(os.fsencode(path), record, len(record), n, 1 if sync_each else 0, lat)
-        if rc:
-            raise OSError(-rc, os.strerror(-rc), str(path))
-        return list(lat)
+_VALUE = _value_for(SYNC_SIZE)
 
 
-class CWriteLoopUnavailable:
-    """What the c_write_loop fixture gives when the loop cannot be built."""
-
-    def __init__(self, reason):
-        self.reason = reason
-
-    def require(self):
-        pytest.skip(self.reason)
+def sync_record(seq):
+    """The S3/S4 record of walx's WalManager rows: one put, 8-byte key, 100 B encoded."""
+    b = walx.WriteBatch(seq)
+    b.put(seq.to_bytes(8, "big"), _VALUE)
+    return b
 
 
-def _build_c_write_loop(d):
-    cc = os.environ.get("CC", "cc")
-    if sys.platform == "win32":
-        return CWriteLoopUnavailable("the C write(2) loop baseline is POSIX-only")
-    if shutil.which(cc) is None:
-        return CWriteLoopUnavailable(
-            f"C compiler not installed ({cc!r} not on PATH): the C write(2) loop "
-            f"baseline is skipped; install gcc or set CC")
-    src, lib = d / "loop.c", d / "libwalxbenchloop.so"
-    src.write_text(C_LOOP_SOURCE)
-    proc = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(src)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True)
-    if proc.returncode != 0:
-        return CWriteLoopUnavailable(
-            f"cannot build the C write(2) loop baseline with {cc}:\n{proc.stdout}")
-    return CWriteLoop(ctypes.CDLL(str(lib)))
+assert len(sync_record(1).encode()) == SYNC_SIZE
+
+
+def open_manager(d, log, appends):
+    """A WalManager in `d` whose current log is "fresh" (grows with each
+    append), "recycled" (recycle_log_files=1: a filled log was rotated, GC'd
+    into the recycle pool and reused by the next rotation, so `appends`
+    appends overwrite blocks the file has) or "preallocated" (64 MiB
+    reserved by fallocate)."""
+    if log == "fresh":
+        return walx.WalManager(d)
+    if log == "preallocated":
+        return walx.WalManager(d, preallocate=PREALLOCATE)
+    m = walx.WalManager(d, recycle_log_files=1)
+    fill, seq, big = max(4 << 20, 2 * appends * (walx.RECYCLABLE_HEADER_SIZE + SYNC_SIZE)), 0, \
+        os.urandom(60_000)
+    while os.path.getsize(current_log(d, m)) < fill:
+        seq += 1
+        b = walx.WriteBatch(seq)
+        b.put(b"fill", big)
+        m.append(b, sync=False)
+    m.sync()
+    m.rotate()                  # the filled log is closed (max seq = seq) ...
+    m.mark_flushed_seq(seq)     # ... flushed, so GC puts it in the recycle pool ...
+    m.rotate()                  # ... and the next log reuses it
+    assert m.metrics["files_recycled_total"] == 1, m.metrics
+    return m
+
+
+def current_log(d, m):
+    """The path of WalManager m's current log in directory d."""
+    return d / f"{m.log_number:06}.wal"
+
+
+# ---- the C write(2) loop (c_loop.c, compiled at run time) ------------------------
 
 
 @pytest.fixture(scope="session")
-def c_write_loop(tmp_path_factory):
-    """The C write(2) loop, built with the system compiler ($CC or cc) into a
-    tiny shared library at benchmark time. Call ``c_write_loop.require()``
-    after ``bench_case``: it returns the loop, or skips the benchmark (with
-    the reason, which run.py shows) when there is no compiler."""
-    return _build_c_write_loop(tmp_path_factory.mktemp("c_write_loop"))
+def _c_loop_lib(tmp_path_factory):
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return f"no C compiler ({cc!r} not on PATH; install gcc or set CC): " \
+               "the C write(2) loop is not built"
+    lib = tmp_path_factory.mktemp("c_loop") / "libwalxbenchloop.so"
+    proc = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(HERE / "c_loop.c")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    if proc.returncode:
+        return f"{cc} cannot build benchmarks/c_loop.c:\n{proc.stdout}"
+    fn = ctypes.CDLL(str(lib)).walx_bench_write_loop
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
+                   ctypes.c_int, ctypes.POINTER(ctypes.c_longlong)]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+@pytest.fixture
+def c_loop(_c_loop_lib):
+    """c_loop(path, record, n, sync_each=False, latencies=False): `record`
+    written n times into a new file by c_loop.c (GIL released); with
+    `latencies`, each write(+fdatasync)'s duration in ns. Skips the
+    benchmark when there is no compiler."""
+    if isinstance(_c_loop_lib, str):
+        pytest.skip(_c_loop_lib)
+
+    def run(path, record, n, sync_each=False, latencies=False):
+        lat = (ctypes.c_longlong * n)() if latencies else None
+        rc = _c_loop_lib(os.fsencode(path), record, len(record), n, int(sync_each), lat)
+        if rc:
+            raise OSError(-rc, os.strerror(-rc), str(path))
+        return list(lat) if latencies else None
+    return run
+
+
+# ---- the embedded databases ----------------------------------------------------
+# Record i is key i.to_bytes(8, "big") (sqlite3: INTEGER PRIMARY KEY i) with
+# the payload as value, one write (one transaction) per record.
+
+
+def require(module):
+    """Import a peer's module, or skip: "<module> not installed"."""
+    try:
+        return __import__(module)
+    except ImportError:
+        pytest.skip(f"{module} not installed (pip install {module}, or the walx[bench] extra)")
+
+
+def key(i):
+    return i.to_bytes(8, "big")
+
+
+class Peer:
+    def load(self, n, value):
+        put = self.writer()
+        for i in range(n):
+            put(i, value)
+
+    def prepare_reads(self):
+        pass
+
+
+class SqlitePeer(Peer):
+    """sqlite3 in WAL mode, autocommit (one INSERT, one transaction);
+    synchronous=FULL when durable (the WAL is synced at every commit), OFF when not."""
+
+    def __init__(self, path, durable):
+        sqlite3 = require("sqlite3")
+        os.makedirs(path, exist_ok=True)
+        self.file, self.durable, self.conns, self.connect_ = \
+            os.path.join(path, "db.sqlite"), durable, [], sqlite3.connect
+        self.connect().execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+
+    def connect(self):
+        # timeout: WAL mode serialises writers; the others wait in the busy handler.
+        c = self.connect_(self.file, isolation_level=None, timeout=600, check_same_thread=False)
+        assert c.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal"
+        c.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'OFF'}")
+        self.conns.append(c)
+        return c
+
+    def writer(self, own_connection=False):
+        ex = (self.connect() if own_connection else self.conns[0]).execute
+        return lambda i, v: ex("INSERT INTO t (k, v) VALUES (?, ?)", (i, v))
+
+    def values(self):
+        return (v for (v,) in self.conns[0].execute("SELECT v FROM t ORDER BY k"))
+
+    def prepare_reads(self):
+        self.conns[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self):
+        while self.conns:
+            self.conns.pop().close()
+
+
+class RocksPeer(Peer):
+    """RocksDB through rocksdict (raw mode), put with WriteOptions.sync = durable."""
+
+    def __init__(self, path, durable):
+        rocksdict = require("rocksdict")
+        opts = rocksdict.Options(raw_mode=True)
+        opts.create_if_missing(True)
+        self.db = rocksdict.Rdict(path, opts)
+        wo = rocksdict.WriteOptions()
+        wo.sync = durable
+        self.db.set_write_options(wo)
+        self.ro = rocksdict.ReadOptions()
+        self.ro.set_verify_checksums(True)
+
+    def writer(self, own_connection=False):
+        put = self.db.put
+        return lambda i, v: put(key(i), v)
+
+    def values(self):
+        return self.db.values(read_opt=self.ro)
+
+    def prepare_reads(self):
+        self.db.flush()
+        self.db.compact_range(None, None)
+
+    def close(self):
+        if self.db is not None:
+            self.db, db = None, self.db
+            db.close()
+
+
+class LevelPeer(Peer):
+    """LevelDB through plyvel, put(sync=durable)."""
+
+    def __init__(self, path, durable):
+        self.db, self.sync = require("plyvel").DB(path, create_if_missing=True), durable
+
+    def writer(self, own_connection=False):
+        put, sync = self.db.put, self.sync
+        return lambda i, v: put(key(i), v, sync=sync)
+
+    def values(self):
+        return self.db.iterator(include_key=False, verify_checksums=True)
+
+    def prepare_reads(self):
+        self.db.compact_range()
+
+    def close(self):
+        self.db.close()
+
+
+class LmdbPeer(Peer):
+    """LMDB through lmdb (reads: S5's peer); values copied into bytes."""
+
+    def __init__(self, path, durable):
+        self.env = require("lmdb").open(path, map_size=1 << 31, sync=durable,
+                                        metasync=durable)
+
+    def load(self, n, value):
+        with self.env.begin(write=True) as txn:
+            for i in range(n):
+                txn.put(key(i), value, append=True)
+
+    def values(self):
+        with self.env.begin(buffers=False) as txn:
+            yield from txn.cursor().iternext(keys=False, values=True)
+
+    def close(self):
+        self.env.close()
+
+
+PEERS = {"sqlite3": SqlitePeer, "rocksdict": RocksPeer, "plyvel": LevelPeer, "lmdb": LmdbPeer}
+WRITE_LABELS = {"sqlite3": "sqlite3 WAL, INSERT per txn, synchronous={}",
+                "rocksdict": "RocksDB (rocksdict) put(sync={})",
+                "plyvel": "LevelDB (plyvel) put(sync={})"}
+
+
+def write_label(name, durable):
+    return WRITE_LABELS[name].format(("FULL" if durable else "OFF") if name == "sqlite3"
+                                     else durable)
+
+
+@pytest.fixture
+def open_peer(bench_dir):
+    """open_peer(name, durable, path=None): a peer database ("sqlite3",
+    "rocksdict", "plyvel", "lmdb"), skipped when its module is missing;
+    closed at the end of the test (call .close() to close it earlier)."""
+    opened = []
+
+    def open_(name, durable, path=None):
+        path = str(path or bench_dir / name)
+        db = PEERS[name](path, durable)
+        db.path = path
+        opened.append(db)
+        return db
+    yield open_
+    for db in opened:
+        db.close()

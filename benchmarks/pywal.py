@@ -1,25 +1,20 @@
-"""A pure-Python writer and reader of walx's log format: the benchmark baseline.
+"""walx's log format and WriteBatch codec in pure Python: the benchmarks' baseline.
 
-The format is RocksDB's/LevelDB's log format (FORMAT.md): 32 KiB blocks,
-7-byte legacy or 11-byte recyclable headers, masked CRC-32C over type,
-log number (recyclable) and payload. ``PyLogWriter`` writes byte-for-byte
-what ``walx.LogWriter`` writes, one ``os.write`` per record (like walx with
-``buffer_size=0``); ``PyLogReader`` reads logs back with CRC checks. The
-CRC comes from the ``crc32c`` package (a C extension), so the comparison
-with walx measures what walx's C framing and I/O buy over Python framing,
-not a Python CRC.
+The format is RocksDB's/LevelDB's log format (docs/format.md): 32 KiB
+blocks, 7-byte legacy or 11-byte recyclable headers, a masked CRC-32C over
+the type, the log number (recyclable) and the payload. ``PyLogWriter``
+writes byte for byte what ``walx.LogWriter`` writes, one ``os.write`` per
+record (as walx with ``buffer_size=0``); ``PyLogReader`` reads a log back
+with every CRC checked. The CRC comes from the ``crc32c`` package (a C
+extension), so a comparison with walx measures what walx's C framing, I/O
+and batch codec buy over the same work done in Python, not a Python CRC.
 
-The reader is deliberately simple: it stops at a clean end (EOF, zero fill,
-a block trailer, a torn record at the very end), raises ``ValueError`` for
-any other damage, and does not check recyclable records' log numbers. The
-recovery modes are walx's job.
-
-``encode_batch``/``decode_batch`` are the WriteBatch codec (format.md) in
-pure Python (``struct`` and varints), the peer of ``walx.WriteBatch``.
-
-Without the ``crc32c`` package, ``HAVE_CRC32C`` is False and framing falls
-back to ``walx.crc32c`` (so other benchmarks can still pre-frame records);
-the pure-Python benchmarks skip themselves then.
+The reader stops at a clean end (EOF, zero fill, a torn record at the very
+end) and raises ValueError on any other damage: recovery modes are walx's
+job. ``encode_batch``/``decode_batch`` are the WriteBatch codec (``struct``
+and varints). Without the ``crc32c`` package ``HAVE_CRC32C`` is False,
+framing falls back to ``walx.crc32c`` (so the loops can still pre-frame
+records) and the pure-Python benchmarks skip themselves.
 """
 
 import os
@@ -28,18 +23,16 @@ import struct
 try:
     from crc32c import crc32c as _crc32c
     HAVE_CRC32C = True
-except ImportError:  # the pure-Python benchmarks skip; framing still works
+except ImportError:
     from walx import crc32c as _crc32c
     HAVE_CRC32C = False
 
-BLOCK_SIZE = 32768
-HEADER_SIZE = 7
-RECYCLABLE_HEADER_SIZE = 11
+BLOCK_SIZE, HEADER_SIZE, RECYCLABLE_HEADER_SIZE = 32768, 7, 11
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-RECYCLABLE_OFFSET = 4  # RECYCLABLE_FULL == FULL + 4, ...
-_ZEROS = bytes(RECYCLABLE_HEADER_SIZE)
-_LEGACY = struct.Struct("<IHB")
-_RECYCLABLE = struct.Struct("<IHBI")
+RECYCLABLE_OFFSET = 4                       # RECYCLABLE_FULL == FULL + 4, ...
+METADATA = {9, 10, 11, 130, 131}            # skipped: compression, timestamp size, predecessor
+RECYCLABLE_METADATA = {11, 131}
+_LEGACY, _RECYCLABLE = struct.Struct("<IHB"), struct.Struct("<IHBI")
 
 
 def mask(crc):
@@ -51,37 +44,29 @@ def unmask(masked):
     return ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF
 
 
-def _fragment(kind, payload, recyclable, log_number):
-    if recyclable:
-        kind += RECYCLABLE_OFFSET
-        tail = struct.pack("<BI", kind, log_number & 0xFFFFFFFF)
-        crc = mask(_crc32c(payload, _crc32c(tail)))
-        return _RECYCLABLE.pack(crc, len(payload), kind, log_number & 0xFFFFFFFF) + payload
-    crc = mask(_crc32c(payload, _crc32c(bytes((kind,)))))
-    return _LEGACY.pack(crc, len(payload), kind) + payload
-
-
 def frame(payload, block_offset=0, recyclable=False, log_number=0):
-    """Frame one logical record written at `block_offset` inside its block.
-
-    Returns (framed bytes, block offset after them).
-    """
-    payload = bytes(payload)
-    hs = RECYCLABLE_HEADER_SIZE if recyclable else HEADER_SIZE
-    out = []
-    pos, n, first = 0, len(payload), True
-    while first or pos < n:
+    """Frame one record written at `block_offset` inside its block:
+    (framed bytes, block offset after them)."""
+    payload, hs, out = bytes(payload), RECYCLABLE_HEADER_SIZE if recyclable else HEADER_SIZE, []
+    pos, first, log_number = 0, True, log_number & 0xFFFFFFFF
+    while first or pos < len(payload):
         leftover = BLOCK_SIZE - block_offset
         if leftover < hs:
-            out.append(_ZEROS[:leftover])  # block trailer
+            out.append(bytes(leftover))     # block trailer
             block_offset, leftover = 0, BLOCK_SIZE
-        take = min(n - pos, leftover - hs)
-        last = pos + take == n
+        take = min(len(payload) - pos, leftover - hs)
+        last = pos + take == len(payload)
         kind = (FULL if last else FIRST) if first else (LAST if last else MIDDLE)
-        out.append(_fragment(kind, payload[pos:pos + take], recyclable, log_number))
+        part = payload[pos:pos + take]
+        if recyclable:
+            kind += RECYCLABLE_OFFSET
+            crc = mask(_crc32c(part, _crc32c(struct.pack("<BI", kind, log_number))))
+            out.append(_RECYCLABLE.pack(crc, take, kind, log_number) + part)
+        else:
+            crc = mask(_crc32c(part, _crc32c(bytes((kind,)))))
+            out.append(_LEGACY.pack(crc, take, kind) + part)
         block_offset = (block_offset + hs + take) % BLOCK_SIZE
-        pos += take
-        first = False
+        pos, first = pos + take, False
     return b"".join(out), block_offset
 
 
@@ -89,21 +74,18 @@ class PyLogWriter:
     """Appends records to `path`, one os.write per record (write-through)."""
 
     def __init__(self, path, *, recyclable=False, log_number=0):
-        self.recyclable = recyclable
-        self.log_number = log_number
+        self.recyclable, self.log_number = recyclable, log_number
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND |
                            getattr(os, "O_CLOEXEC", 0), 0o644)
         self.size = os.fstat(self._fd).st_size
-        self._block_offset = self.size % BLOCK_SIZE
 
     def add_record(self, data):
         """Append one record; return its start offset."""
-        framed, self._block_offset = frame(data, self._block_offset, self.recyclable,
-                                           self.log_number)
+        framed, _ = frame(data, self.size % BLOCK_SIZE, self.recyclable, self.log_number)
         hs = RECYCLABLE_HEADER_SIZE if self.recyclable else HEADER_SIZE
         start = self.size
         if BLOCK_SIZE - start % BLOCK_SIZE < hs:
-            start += BLOCK_SIZE - start % BLOCK_SIZE  # after the trailer
+            start += BLOCK_SIZE - start % BLOCK_SIZE    # after the trailer
         view = memoryview(framed)
         while view:
             view = view[os.write(self._fd, view):]
@@ -111,7 +93,7 @@ class PyLogWriter:
         return start
 
     def sync(self):
-        os.fdatasync(self._fd) if hasattr(os, "fdatasync") else os.fsync(self._fd)
+        getattr(os, "fdatasync", os.fsync)(self._fd)
 
     def close(self):
         if self._fd >= 0:
@@ -123,7 +105,6 @@ class PyLogWriter:
 
     def __exit__(self, *exc):
         self.close()
-        return False
 
 
 class PyLogReader:
@@ -137,43 +118,36 @@ class PyLogReader:
                 self._data = f.read()
 
     def __iter__(self):
-        data = self._data
-        end = len(data)
-        pos = 0
-        chain = None  # list of fragments of an open FIRST..LAST chain
+        data, end, pos, chain = self._data, len(self._data), 0, None
         while pos < end:
             block_left = BLOCK_SIZE - pos % BLOCK_SIZE
             if block_left < HEADER_SIZE:
-                pos += block_left  # trailer
+                pos += block_left           # trailer
                 continue
             if end - pos < HEADER_SIZE:
-                return  # torn header at the end
+                return                      # torn header at the end
             crc, length, kind = _LEGACY.unpack_from(data, pos)
             if kind == 0 and length == 0:
-                pos += block_left  # zero fill
+                pos += block_left           # zero fill
                 continue
-            recyclable = RECYCLABLE_OFFSET < kind <= RECYCLABLE_OFFSET + LAST or \
-                kind in (11, 131)
-            hs = RECYCLABLE_HEADER_SIZE if recyclable else HEADER_SIZE
+            recyclable = FULL + RECYCLABLE_OFFSET <= kind <= LAST + RECYCLABLE_OFFSET
+            hs = RECYCLABLE_HEADER_SIZE if recyclable or kind in RECYCLABLE_METADATA \
+                else HEADER_SIZE
             if hs + length > block_left:
                 raise ValueError(f"bad record length at offset {pos}")
             if pos + hs + length > end:
-                return  # torn payload at the end
-            if _crc32c(data[pos + hs:pos + hs + length],
-                       _crc32c(data[pos + 6:pos + hs])) != unmask(crc):
-                raise ValueError(f"checksum mismatch at offset {pos}")
+                return                      # torn payload at the end
             payload = data[pos + hs:pos + hs + length]
+            if _crc32c(payload, _crc32c(data[pos + 6:pos + hs])) != unmask(crc):
+                raise ValueError(f"checksum mismatch at offset {pos}")
             at, pos = pos, pos + hs + length
-            if RECYCLABLE_OFFSET < kind <= RECYCLABLE_OFFSET + LAST:
-                kind -= RECYCLABLE_OFFSET
+            kind -= RECYCLABLE_OFFSET if recyclable else 0
+            if kind in (FULL, FIRST) and chain and any(chain):
+                raise ValueError(f"record starts inside a fragmented one at offset {at}")
             if kind == FULL:
-                if chain and any(chain):  # a dangling empty chain is dropped
-                    raise ValueError(f"FULL inside a fragmented record at offset {at}")
                 chain = None
                 yield payload
             elif kind == FIRST:
-                if chain and any(chain):
-                    raise ValueError(f"FIRST inside a fragmented record at offset {at}")
                 chain = [payload]
             elif kind in (MIDDLE, LAST):
                 if chain is None:
@@ -182,11 +156,11 @@ class PyLogReader:
                 if kind == LAST:
                     yield b"".join(chain)
                     chain = None
-            elif not kind & 0x80 and kind not in (10, 11, 130, 131):
+            elif not kind & 0x80 and kind not in METADATA:
                 raise ValueError(f"unknown record type {kind} at offset {at}")
 
 
-# ---- WriteBatch codec (format.md: sequence:u64 count:u32 record{count}) ----
+# ---- WriteBatch codec (docs/format.md: sequence:u64 count:u32 record{count}) ----
 
 _BATCH_HEADER = struct.Struct("<QI")
 
@@ -203,51 +177,38 @@ def _varint(v):
 def encode_batch(sequence, ops):
     """Encode [(op, key, value), ...] (op 1 = put, 0 = delete) as a batch."""
     parts = [_BATCH_HEADER.pack(sequence, len(ops))]
-    append = parts.append
     for op, key, value in ops:
-        append(bytes((op,)))
-        append(_varint(len(key)))
-        append(key)
-        append(_varint(len(value)))
-        append(value)
+        parts += (bytes((op,)), _varint(len(key)), key, _varint(len(value)), value)
     return b"".join(parts)
 
 
 def decode_batch(data):
-    """Decode a batch: (sequence, [(op, key, value), ...]); ValueError on bad input."""
+    """(sequence, [(op, key, value), ...]) of a batch; ValueError on bad input."""
     data = bytes(data)
     n = len(data)
     if n < 12:
         raise ValueError("batch shorter than its 12-byte header")
     sequence, count = _BATCH_HEADER.unpack_from(data, 0)
-    pos = 12
-    ops = []
+    pos, ops = 12, []
     for _ in range(count):
-        if pos >= n:
-            raise ValueError("batch ends before its count")
-        op = data[pos]
-        if op > 1:
-            raise ValueError(f"unknown op {op}")
-        pos += 1
-        lengths = []
+        if pos >= n or data[pos] > 1:
+            raise ValueError("batch ends before its count, or unknown op")
+        op, pos, fields = data[pos], pos + 1, []
         for _field in (0, 1):
             v = shift = 0
             while True:
                 if pos >= n or shift > 63:
                     raise ValueError("bad varint")
-                b = data[pos]
-                pos += 1
+                b, pos = data[pos], pos + 1
                 v |= (b & 0x7F) << shift
                 if b < 0x80:
                     break
                 shift += 7
             if pos + v > n:
                 raise ValueError("length past the end")
-            lengths.append(pos)
-            lengths.append(v)
+            fields.append(data[pos:pos + v])
             pos += v
-        ops.append((op, data[lengths[0]:lengths[0] + lengths[1]],
-                    data[lengths[2]:lengths[2] + lengths[3]]))
+        ops.append((op, fields[0], fields[1]))
     if pos != n:
         raise ValueError("trailing bytes after the batch")
     return sequence, ops

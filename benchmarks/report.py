@@ -1,182 +1,199 @@
 #!/usr/bin/env python3
-"""Run the walx benchmarks and print a flat table of rates and baseline ratios.
+"""Print the benchmark table and the targets from pytest-benchmark JSON files.
 
-(``benchmarks/run.py`` is the comparison report: per-scenario tables with
-the ratio to the best peer, the targets, JSON, the chart and
-docs/benchmarks.md. This script stays as the quick flat view.)
+    python benchmarks/report.py RESULT.json [RESULT2.json ...] [--json OUT.json]
 
-    python benchmarks/report.py [--quick] [--best] [--json FILE] [PYTEST ARGS ...]
-
-Runs ``pytest benchmarks --benchmark-only --benchmark-json=<tmp>`` with the
-current interpreter, from a temporary directory (so the installed walx is
-measured, not the checkout), then prints one row per benchmark:
-
-    scenario, implementation, records/s, MB/s, ns/record,
-    and the ratios to the C write(2) loop, the pure-Python baseline and the
-    os.write loop of the same scenario.
-
-A ratio is this row's records/s divided by the baseline's: above 1 is
-faster than the baseline, below 1 slower ("-" when the scenario has no such
-baseline). Rates come from the median round (``--best``: the fastest
-round, which filters out a noisy disk's stalls). MB/s counts payload bytes,
-10**6 per MB. ``--quick`` sets WALX_BENCH_QUICK=1 (tiny counts: checks that
-the report works, the numbers mean little). ``--json FILE`` keeps the raw
-pytest-benchmark JSON. Other arguments go to pytest (for example ``-k read``).
-
-Benchmarks that do not use the ``bench_case`` fixture are shown with their
-test name as the implementation and their module as the scenario; their
-per-round count is read from extra_info when present.
+Each RESULT.json is one run of the suite (``pytest benchmarks
+--benchmark-only --benchmark-json RESULT.json``). Rates are records per
+second of each benchmark's median round (MB/s counts payload bytes, 10^6
+per MB); with several runs, the median over the runs. *vs best peer*
+divides by the fastest non-walx implementation of the scenario. Each target
+is a ratio of two benchmarks' rates within one run (a scenario's
+implementations run back to back); with several runs the median of the
+per-run ratios, which follow, and *fastest* divides the two benchmarks'
+fastest rounds over all runs. Latencies (durable scenarios: each operation
+timed on its own after the timed rounds) are nearest-rank percentiles,
+medians over the runs. Rows marked with the same letter share a
+target: it is met when any of them is. Everything printed also goes to
+OUT.json (default: report.json beside the first RESULT). Reads only: it
+runs nothing and rewrites no file but OUT.json.
 """
 
 import argparse
 import json
 import os
-import platform
-import shutil
-import subprocess
+import statistics
 import sys
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BASELINES = [("c_loop", "vs C loop"), ("pure_python", "vs pure Py"), ("os_write", "vs os.write")]
+W, S, T, R = "bench_write::", "bench_sync::", "bench_threads::", "bench_read::"
+MS = S + "test_walx_manager_sync[{}]"
+MT = T + "test_walx_manager_8_threads[{}]"
+# (scenario, what, numerator, denominator, goal, group of rows sharing the target)
+TARGETS = [
+    ("S1", "write-through 100 B / C write loop", W + "test_walx_write_through[100B]",
+     W + "test_c_write_loop[100B]", 0.8, ""),
+    ("S1", "buffered 1 MiB, 100 B / C write loop", W + "test_walx_buffered[100B]",
+     W + "test_c_write_loop[100B]", 3.0, ""),
+    ("S2", "write-through 4 KiB / C write loop", W + "test_walx_write_through[4KiB]",
+     W + "test_c_write_loop[4KiB]", 0.9, ""),
+    ("S3", "LogWriter add_record + sync() / C write+fdatasync loop",
+     S + "test_walx_log_writer_sync", S + "test_c_write_fdatasync_loop", 0.95, ""),
+    ("S3", "WalManager fresh log / C write+fdatasync loop", MS.format("fresh"),
+     S + "test_c_write_fdatasync_loop", 0.95, ""),
+    *[("S3", f"WalManager {log} log / C write+fdatasync loop", MS.format(log),
+       S + "test_c_write_fdatasync_loop", 1.3, "a") for log in ("recycled", "preallocated")],
+    *[("S4", f"WalManager {log} log, 8 threads / LevelDB (plyvel) 8 threads", MT.format(log),
+       T + "test_peer_8_threads[plyvel]", 1.5, "b") for log in ("fresh", "recycled",
+                                                                "preallocated")],
+    *[("S4", f"WalManager {log} log, 8 threads / own S3 ({log}, 1 thread)", MT.format(log),
+       MS.format(log), 4.0, "c") for log in ("fresh", "recycled", "preallocated")],
+    ("S5", "read 100 B: LogReader(path) / LMDB cursor", R + "test_walx_reader_path[100B]",
+     R + "test_peer_read[lmdb-100B]", 1.5, ""),
+    ("S5", "read 4 KiB: LogReader(path) / LMDB cursor", R + "test_walx_reader_path[4KiB]",
+     R + "test_peer_read[lmdb-4KiB]", 1.0, ""),
+    ("CRC", "walx.crc32c / crc32c package, 1 MiB", "bench_crc32c::test_walx_crc32c[1MiB]",
+     "bench_crc32c::test_crc32c_package[1MiB]", 0.9, ""),
+]
+ORDER = {"write 100B": "S1", "write 4KiB": "S2", "sync 100B": "S3", "sync 100B 8 threads": "S4",
+         "read 100B": "S5", "read 4KiB": "S5", "crc32c 100B": "CRC", "crc32c 4KiB": "CRC",
+         "crc32c 1MiB": "CRC", "WriteBatch encode": "Batch", "WriteBatch decode": "Batch",
+         "recover WAL dir": "Recovery"}
+RSS_TARGET = ("Recovery", "iter_recover peak RSS growth, 1 GB (MB)",
+              "bench_recover::test_recover[walx]", 64.0)
 
 
-def run_benchmarks(quick, json_path, pytest_args):
-    env = dict(os.environ)
-    if quick:
-        env["WALX_BENCH_QUICK"] = "1"
-    else:
-        env.pop("WALX_BENCH_QUICK", None)
-    workdir = tempfile.mkdtemp(prefix="walx-bench-report-")
-    cmd = [sys.executable, "-m", "pytest", HERE, "--benchmark-only", "--benchmark-quiet",
-           "--benchmark-json", json_path, "-q", "-p", "no:cacheprovider", *pytest_args]
-    print("$ " + ("WALX_BENCH_QUICK=1 " if quick else "") + " ".join(cmd), flush=True)
-    try:
-        return subprocess.call(cmd, env=env, cwd=workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def rows_from(data, best):
-    rows = []
+def load(path):
+    """{key: row} of one run; key = "module::test[params]"."""
+    with open(path) as f:
+        data = json.load(f)
+    rows = {}
     for b in data["benchmarks"]:
-        info = b.get("extra_info", {})
-        stats = b["stats"]
-        round_time = stats["min"] if best else stats["median"]
-        n = info.get("records_per_round") or info.get("appends_per_round")
-        module = b["fullname"].split("::")[0].rsplit("/", 1)[-1].replace(".py", "")
-        size = info.get("record_size")
-        baseline = info.get("baseline")
-        if baseline is None and "c_write" in b["name"]:
-            baseline = "c_loop"  # bench_manager.py's C write+fdatasync loop
-        rows.append({
-            "scenario": info.get("scenario") or b.get("group") or module,
-            "impl": info.get("impl") or b["name"],
-            "rate": n / round_time if n else None,
-            "mbps": n * size / round_time / 1e6 if n and size else None,
-            "ns": round_time / n * 1e9 if n else None,
-            "baseline": baseline,
-            "fs": info.get("fs_type"),
-            "device": info.get("block_device") or info.get("fs_source"),
-        })
-    return rows
+        info = b["extra_info"]
+        module = os.path.basename(b["fullname"].split("::")[0])[:-3]
+        rows[f"{module}::{b['name']}"] = dict(
+            info, records_per_s=info["records"] / b["stats"]["median"],
+            records_per_s_best_round=info["records"] / b["stats"]["min"])
+    return rows, data.get("machine_info", {})
 
 
 def fmt_rate(x):
-    if x is None:
-        return "-"
-    if x >= 1e6:
-        return f"{x / 1e6:.2f} M"
-    if x >= 1e3:
-        return f"{x / 1e3:.1f} k"
-    return f"{x:.0f}"
+    return "-" if x is None else next(f"{x / d:.{p}f}{u}" for d, p, u in (
+        (1e6, 2, " M"), (1e3, 1, " k"), (1, 0, "")) if x >= d or d == 1)
 
 
-def fmt(x, spec):
-    return "-" if x is None else format(x, spec)
+def fmt_mb(x):
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
-def print_table(rows):
-    scenarios = []
-    for r in rows:
-        if r["scenario"] not in scenarios:
-            scenarios.append(r["scenario"])
-    headers = ["scenario", "implementation", "records/s", "MB/s", "ns/record"] + \
-        [label for _, label in BASELINES]
-    table = []
-    for sc in scenarios:
-        group = [r for r in rows if r["scenario"] == sc]
-        base = {}
-        for key, _ in BASELINES:
-            for r in group:
-                if r["baseline"] == key and r["rate"]:
-                    base[key] = r["rate"]
-        for r in group:
-            ratios = []
-            for key, _ in BASELINES:
-                if r["baseline"] == key:
-                    ratios.append("1 (base)")
-                elif key in base and r["rate"]:
-                    ratios.append(f"{r['rate'] / base[key]:.2f}x")
-                else:
-                    ratios.append("-")
-            table.append([sc, r["impl"], fmt_rate(r["rate"]), fmt(r["mbps"], ".1f"),
-                          fmt(r["ns"], ",.0f")] + ratios)
-        table.append(None)
-    widths = [max(len(h), *(len(row[i]) for row in table if row)) for i, h in enumerate(headers)]
-    right = {2, 3, 4, 5, 6, 7}
+def table(headers, lines, left):
+    """A text table; the columns in `left` are left-aligned, the others right."""
+    w = [max(len(str(c)) for c in col) for col in zip(headers, *lines)]
+    out = [headers, ["-" * n for n in w], *lines]
+    return "\n".join("  ".join(str(c).ljust(n) if i in left else str(c).rjust(n)
+                               for i, (c, n) in enumerate(zip(line, w))).rstrip()
+                     for line in out)
 
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
-    print(line(headers))
-    print(line(["-" * w for w in widths]))
-    for row in table[:-1]:
-        print(line(row) if row else "")
+def combine(runs):
+    """{key: row} over all runs: the median rate, the fastest round, the
+    median of each latency percentile."""
+    rows = {}
+    for k in dict.fromkeys(k for r in runs for k in r):
+        mine = [r[k] for r in runs if k in r]
+        lat = {p: statistics.median(m["latency_us"][p] for m in mine)
+               for p in mine[0].get("latency_us", {})}
+        rows[k] = dict(mine[0], key=k, records_per_s=statistics.median(
+            m["records_per_s"] for m in mine), records_per_s_best_round=max(
+            m["records_per_s_best_round"] for m in mine), **({"latency_us": lat} if lat else {}))
+    return rows
+
+
+def print_scenarios(rows):
+    """One table per scenario: walx first, then the peers, fastest first."""
+    scenarios = {sc: [] for sc in ORDER}
+    for row in rows.values():
+        scenarios.setdefault(row["scenario"], []).append(row)
+    for sc, group in ((sc, g) for sc, g in scenarios.items() if g):
+        peers = [r["records_per_s"] for r in group if r["kind"] == "peer"]
+        durable = any("latency_us" in r for r in group)
+        lines = []
+        for r in sorted(group, key=lambda r: (r["kind"] != "walx", -r["records_per_s"])):
+            rate, lat = r["records_per_s"], r.get("latency_us", {})
+            notes = f"{r['syncs_per_append']} syncs/append" if "syncs_per_append" in r else \
+                f"peak RSS +{r['rss_growth_MB']} MB" if "rss_growth_MB" in r else ""
+            lines.append([r["impl"], fmt_rate(rate), fmt_mb(rate * r["size"] / 1e6),
+                          f"{rate / max(peers):.2f}x" if peers else "-",
+                          *([fmt_mb(lat.get(p, 0)) for p in ("50", "99", "99.9")] if durable
+                            else []), notes])
+        print(f"\n{ORDER.get(sc, '')} {sc}\n" + table(
+            ["implementation", "records/s", "MB/s", "vs best peer",
+             *(["p50 us", "p99 us", "p99.9 us"] if durable else []), "notes"],
+            lines, {0, len(lines[0]) - 1}))
+    return scenarios
+
+
+def evaluate(runs, rows):
+    """Each target: the median of its per-run ratios (or the worst RSS), met or not."""
+    out = []
+    for sid, what, num, den, goal, group in TARGETS:
+        per_run = [r[num]["records_per_s"] / r[den]["records_per_s"] for r in runs
+                   if num in r and den in r]
+        value = statistics.median(per_run) if per_run else None
+        fastest = rows[num]["records_per_s_best_round"] / rows[den]["records_per_s_best_round"] \
+            if num in rows and den in rows else None
+        out.append(dict(scenario=sid, target=what, goal=f">= {goal:g}x", per_run=per_run,
+                        measured=value, fastest=fastest, group=group,
+                        met=value is not None and value >= goal))
+    sid, what, key, limit = RSS_TARGET
+    rss = [r[key]["rss_growth_MB"] for r in runs if key in r]
+    out.append(dict(scenario=sid, target=what, goal=f"< {limit:g} MB", per_run=rss,
+                    measured=max(rss) if rss else None, fastest=None, group="",
+                    met=bool(rss) and max(rss) < limit))
+    return out
+
+
+def print_targets(targets):
+    met_groups = {t["group"] for t in targets if t["met"] and t["group"]}
+    lines = []
+    for t in targets:
+        rss = t["goal"].endswith("MB")
+        status = "met" if t["met"] else "no result" if t["measured"] is None else \
+            "NOT met" + (" (met by its group)" if t["group"] in met_groups else "")
+        lines.append([t["scenario"] + (f" ({t['group']})" if t["group"] else ""), t["target"],
+                      t["goal"], "-" if t["measured"] is None else
+                      f"{t['measured']} MB" if rss else f"{t['measured']:.2f}x",
+                      " ".join(str(x) if rss else f"{x:.2f}" for x in t["per_run"]),
+                      "-" if t["fastest"] is None else f"{t['fastest']:.2f}x", status])
+    print("\nTargets\n" + table(["scenario", "target", "goal", "measured", "per run",
+                                 "fastest", "status"], lines, {0, 1, 4, 6}))
 
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="WALX_BENCH_QUICK=1: tiny counts")
-    ap.add_argument("--best", action="store_true",
-                    help="rates from the fastest round instead of the median")
-    ap.add_argument("--json", metavar="FILE", help="keep pytest-benchmark's JSON here")
-    args, pytest_args = ap.parse_known_args(argv)
-
-    tmp = tempfile.mkdtemp(prefix="walx-bench-json-")
-    json_path = os.path.abspath(args.json) if args.json else os.path.join(tmp, "bench.json")
-    try:
-        rc = run_benchmarks(args.quick, json_path, pytest_args)
-        if not os.path.exists(json_path):
-            print(f"report.py: pytest exited with status {rc} and wrote no results",
-                  file=sys.stderr)
-            return rc or 1
-        with open(json_path) as f:
-            data = json.load(f)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    rows = rows_from(data, args.best)
-    if not rows:
-        print("report.py: no benchmark results", file=sys.stderr)
-        return rc or 1
-    mi = data.get("machine_info", {})
-    cpu = mi.get("cpu", {}).get("brand_raw") or platform.processor() or "?"
-    fs = sorted({f"{r['fs']} on {r['device']}" for r in rows if r["fs"]})
-    wx = mi.get("walx", {})
-    print()
-    print(f"walx {wx.get('version', '?')} (crc32c: {wx.get('crc32c_impl', '?')}), "
-          f"Python {platform.python_version()}, {mi.get('system', platform.system())} "
-          f"{mi.get('release', platform.release())}, {cpu}, {os.cpu_count()} CPUs")
-    if fs:
-        print("benchmark files on: " + "; ".join(fs))
-    print(f"rates from the {'fastest' if args.best else 'median'} round"
-          f"{' (QUICK sizes: not meaningful)' if args.quick else ''}; ratios are records/s "
-          f"over the baseline's (>1 = faster)")
-    print()
-    print_table(rows)
-    return rc
+    ap.add_argument("results", nargs="+", help="pytest-benchmark JSON files, one per run")
+    ap.add_argument("--json", help="where the summary goes (default: report.json beside "
+                                   "the first result)")
+    args = ap.parse_args(argv)
+    loaded = [load(p) for p in args.results]
+    runs, machine = [r for r, _ in loaded], loaded[-1][1]
+    rows = combine(runs)
+    w = machine.get("walx", {})
+    print(f"walx {w.get('version')} (crc32c: {w.get('crc32c_impl')}), Python "
+          f"{machine.get('python_version')}, {machine.get('cpu', {}).get('brand_raw', '?')}, "
+          f"files on {machine.get('bench_fs')} ({machine.get('bench_root')}), "
+          f"{len(runs)} run(s){', QUICK sizes' if machine.get('quick') else ''}")
+    print("peers: " + ", ".join(f"{k} {v or 'not installed'}"
+                                for k, v in machine.get("peers", {}).items()))
+    scenarios = print_scenarios(rows)
+    targets = evaluate(runs, rows)
+    print_targets(targets)
+    out = args.json or os.path.join(os.path.dirname(os.path.abspath(args.results[0])),
+                                    "report.json")
+    with open(out, "w") as f:
+        json.dump({"runs": args.results, "machine": machine, "targets": targets,
+                   "scenarios": {sc: g for sc, g in scenarios.items() if g}}, f, indent=1)
+    print(f"\nsummary: {out}")
+    return 0
 
 
 if __name__ == "__main__":
