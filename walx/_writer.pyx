@@ -286,6 +286,13 @@ cdef class LogWriter:
         if self._st.buf_len >= self._st.flush_at:
             return False
         cdef size_t room = self._st.flush_at - self._st.buf_len
+        if first == last:
+            # A bound, not the exact size (this runs on every buffered
+            # append): a record of n bytes is at most n / (block - header)
+            # + 2 fragments, each with a header, after a trailer shorter
+            # than a header.
+            return (first.len < room and (first.len // (WALX_BLOCK_SIZE - WALX_RECYCLABLE_HEADER_SIZE) + 3)
+                    * WALX_RECYCLABLE_HEADER_SIZE < room - first.len)
         return self._framed_size_locked(first, last, room) < room
 
     cdef size_t _framed_size_locked(self, walx_qentry *first, walx_qentry *last,
