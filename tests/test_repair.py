@@ -5,7 +5,6 @@ bad inputs it refuses are reliability/test_bad_inputs.py."""
 
 import errno
 import os
-import pathlib
 import pickle
 
 import pytest
@@ -13,10 +12,9 @@ import pytest
 import walx
 from walx import _testing
 import walxhelpers as wh
-from walxhelpers import log_path
+from walxhelpers import MIDDLE, log_path, snapshot, torn, two_middles
 
 ABS = walx.RecoveryMode.ABSOLUTE_CONSISTENCY
-DATA = pathlib.Path(__file__).resolve().parent / "data"
 
 
 def _torn(d, n, count=3):
@@ -141,30 +139,6 @@ def test_repaired_corruption_pickles_and_reprs(backup):
 
 
 # ---- refusals name every log damaged in the middle; the copy is durable first ----
-
-
-MIDDLE = DATA / "edge" / "crc_corrupt_middle_legacy" / "000040.log"   # damage at 33
-
-
-def torn(path, n=2):
-    with walx.LogWriter(str(path)) as w:
-        for i in range(n):
-            w.add_record(b"record %d" % i)
-    with open(path, "ab") as f:
-        f.write(b"\x01\x02\x03")
-
-
-def snapshot(*dirs):
-    return {p: p.read_bytes() for d in dirs for p in sorted(d.rglob("*")) if p.is_file()}
-
-
-def two_middles(d):
-    """A directory with a torn log and two logs damaged in the middle."""
-    d.mkdir()
-    torn(d / "000001.log")
-    (d / "000040.log").write_bytes(MIDDLE.read_bytes())
-    (d / "000041.log").write_bytes(MIDDLE.read_bytes())
-    return d
 
 
 @pytest.mark.parametrize("dry_run", [False, True])

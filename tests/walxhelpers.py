@@ -98,3 +98,30 @@ def run_cli(capsys, *argv):
     rc = _cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+# ---- repair: torn logs and logs damaged in the middle ----
+
+MIDDLE = (pathlib.Path(__file__).resolve().parent / "data" / "edge" / "crc_corrupt_middle_legacy"
+          / "000040.log")   # a log damaged at offset 33, with valid records after
+
+
+def torn(path, n=2):
+    with walx.LogWriter(str(path)) as w:
+        for i in range(n):
+            w.add_record(b"record %d" % i)
+    with open(path, "ab") as f:
+        f.write(b"\x01\x02\x03")
+
+
+def snapshot(*dirs):
+    return {p: p.read_bytes() for d in dirs for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def two_middles(d):
+    """A directory with a torn log and two logs damaged in the middle."""
+    d.mkdir()
+    torn(d / "000001.log")
+    (d / "000040.log").write_bytes(MIDDLE.read_bytes())
+    (d / "000041.log").write_bytes(MIDDLE.read_bytes())
+    return d

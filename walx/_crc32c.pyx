@@ -14,20 +14,29 @@ walx_crc32c_init(_CRC_MODES[_crc_mode])
 CRC32C_IMPL = walx_crc32c_impl_name().decode("ascii")
 del _crc_mode
 
-def crc32c(data, value=0):
-    """CRC-32C (Castagnoli) of `data`, extending `value` (a previous CRC)."""
+ctypedef uint32_t (*_crc_fn)(uint32_t crc, const uint8_t *data, size_t n) noexcept nogil
+
+
+cdef object _crc_with(_crc_fn fn, object data, object value):
+    """fn over the bytes of `data`, extending `value`. The GIL is released
+    from 32 KiB on; below, releasing it costs more than the CRC."""
     cdef Py_buffer view
     cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
     _get_buffer(data, &view, "data")
     try:
         if view.len >= 32768:
             with nogil:
-                crc = walx_crc32c_extend(crc, <const uint8_t *>view.buf, <size_t>view.len)
+                crc = fn(crc, <const uint8_t *>view.buf, <size_t>view.len)
         else:
-            crc = walx_crc32c_extend(crc, <const uint8_t *>view.buf, <size_t>view.len)
+            crc = fn(crc, <const uint8_t *>view.buf, <size_t>view.len)
     finally:
         PyBuffer_Release(&view)
     return crc
+
+
+def crc32c(data, value=0):
+    """CRC-32C (Castagnoli) of `data`, extending `value` (a previous CRC)."""
+    return _crc_with(walx_crc32c_extend, data, value)
 
 
 def mask_crc(crc):

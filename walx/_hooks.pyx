@@ -28,49 +28,25 @@ cdef extern from "walx_testing.h" nogil:
 
 def _crc32c_sw(data, value=0):
     """The portable software CRC-32C, whatever the dispatch chose (for tests)."""
-    cdef Py_buffer view
-    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
-    _get_buffer(data, &view, "data")
-    try:
-        crc = walx_crc32c_sw(crc, <const uint8_t *>view.buf, <size_t>view.len)
-    finally:
-        PyBuffer_Release(&view)
-    return crc
+    return _crc_with(walx_crc32c_sw, data, value)
 
 
 def _crc32c_hw(data, value=0):
     """The hardware CRC-32C; raises RuntimeError when the CPU has none."""
-    cdef Py_buffer view
-    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
     if not walx_crc32c_hw_available():
         raise RuntimeError("no hardware CRC-32C on this CPU")
-    _get_buffer(data, &view, "data")
-    try:
-        crc = walx_crc32c_hw(crc, <const uint8_t *>view.buf, <size_t>view.len)
-    finally:
-        PyBuffer_Release(&view)
-    return crc
+    return _crc_with(walx_crc32c_hw, data, value)
 
 
 def _crc32c_fold(data, value=0, int width=0):
     """Carry-less folding (x86-64, VPCLMULQDQ); `width` 256 runs the 256-bit
     kernel even where 512 bits are available. Raises RuntimeError when the
     CPU has no folding."""
-    cdef Py_buffer view
-    cdef uint32_t crc = <uint32_t>_check_uint(value, "value", 0xffffffff)
     if not walx_crc32c_fold_width():
         raise RuntimeError("no carry-less-multiply CRC-32C on this CPU")
     if width not in (0, 256):
         raise ValueError(f"width must be 0 or 256, got {width}")
-    _get_buffer(data, &view, "data")
-    try:
-        if width == 256:
-            crc = walx_crc32c_fold256(crc, <const uint8_t *>view.buf, <size_t>view.len)
-        else:
-            crc = walx_crc32c_fold(crc, <const uint8_t *>view.buf, <size_t>view.len)
-    finally:
-        PyBuffer_Release(&view)
-    return crc
+    return _crc_with(walx_crc32c_fold256 if width == 256 else walx_crc32c_fold, data, value)
 
 
 def crc32c_fold_width():
