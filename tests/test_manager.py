@@ -200,7 +200,7 @@ def test_metrics_exact_and_monotonic(wal_dir, batch):
     assert m.metrics == snaps[-1]                # readable after close
 
 
-def test_metrics_count_an_append_before_it_returns(wal_dir, batch):
+def test_metrics_count_an_append_before_it_returns(wal_dir):
     # Each thread reads the metrics right after its own append returned:
     # the append (and the appends of its group) must already be counted.
     done = []
@@ -400,7 +400,7 @@ def test_manager_files_parse_field_by_field_as_legacy_logs_of_batches(wal_dir):
 # ---- threads, group commit and poisoning ----------------------------------------------
 
 
-def test_concurrent_appends_with_rotation_and_gc(wal_dir, batch):
+def test_concurrent_appends_with_rotation_and_gc(wal_dir):
     # Writers and a controller advance in overlapping phases (no sleeps): the
     # appends of phase p may run while rotation p - 1 happens, and the
     # controller marks as flushed a watermark computed three rotations
@@ -494,7 +494,7 @@ def test_concurrent_appends_with_rotation_and_gc(wal_dir, batch):
     assert len(appended) == total
 
 
-def test_group_commit_durable_appends_from_8_threads(wal_dir, batch):
+def test_group_commit_durable_appends_from_8_threads(wal_dir):
     per_thread = 25
     with walx.WalManager(wal_dir) as m:
         def writer(t):

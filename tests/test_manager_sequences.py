@@ -158,7 +158,7 @@ def test_concurrent_appends_with_rotation_and_gc_recover_in_sequence_order(wal_d
 # ---- first_seq -------------------------------------------------------------------
 
 
-def test_first_seq_follows_gc_and_recovery(wal_dir, batch):
+def test_first_seq_follows_gc_and_recovery(wal_dir):
     with walx.WalManager(wal_dir) as m:
         m.append(unsequenced(b"a", 2))          # 1..2 in log 1
         assert m.first_seq == 1
@@ -192,7 +192,7 @@ def test_first_seq_of_a_registered_log_is_a_lower_bound(wal_dir, batch):
 # ---- synced_seq ----------------------------------------------------------------
 
 
-def test_synced_seq_moves_only_with_a_sync(wal_dir, batch):
+def test_synced_seq_moves_only_with_a_sync(wal_dir):
     with walx.WalManager(wal_dir, sync=False) as m:
         m.append(unsequenced(b"a"))
         m.append(unsequenced(b"b"))
@@ -223,7 +223,7 @@ def test_a_failed_sync_does_not_move_synced_seq(wal_dir, disarmed):
         m.close()
 
 
-def test_recover_and_open_starts_with_both_watermarks_at_max_seq(wal_dir, batch):
+def test_recover_and_open_starts_with_both_watermarks_at_max_seq(wal_dir):
     with walx.WalManager(wal_dir, sync=False) as m:
         m.append(unsequenced(b"a", 3))
     m, rec = walx.WalManager.recover_and_open(wal_dir)

@@ -54,7 +54,7 @@ def test_failed_sync_poisons_the_manager_until_reopened(wal_dir, kind, batch):
 
 @pytest.mark.parametrize("op", ["write", "fdatasync"])
 @pytest.mark.parametrize("kind", sorted(ERRORS))
-def test_group_commit_failure_reaches_every_member(wal_dir, op, kind, batch):
+def test_group_commit_failure_reaches_every_member(wal_dir, op, kind):
     """8 threads append durably; one write or fdatasync fails. Every append
     either returned (and its batch is recovered) or raised the OSError (the
     group that failed) or WalPoisonedError (everything after); fdatasync is
