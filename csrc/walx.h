@@ -292,14 +292,30 @@ int walx_fallocate(int fd, uint64_t size);
 /* ---- Group-commit queue (walx_queue.c) ---- */
 
 enum walx_qkind { WALX_Q_APPEND = 0, WALX_Q_EXCLUSIVE = 1 };
-/* walx_queue_wait results (or a negative -errno: the queue is poisoned). */
-enum walx_qstatus { WALX_Q_DONE = 0, WALX_Q_LEADER = 1, WALX_Q_CLOSED = 2 };
+/* walx_queue_wait results (or a negative -errno: the queue is poisoned).
+ * WALX_Q_BADSEQ: a given first sequence is not above the queue's last_seq
+ * (or the batch's sequences would pass 2**64 - 1); nothing was queued.
+ * walx_queue_wait_synced returns WALX_Q_DONE, WALX_Q_TIMEOUT, WALX_Q_CLOSED
+ * or the poison -errno. */
+enum walx_qstatus {
+    WALX_Q_DONE = 0,
+    WALX_Q_LEADER = 1,
+    WALX_Q_CLOSED = 2,
+    WALX_Q_BADSEQ = 3,
+    WALX_Q_TIMEOUT = 4
+};
 
 /* One caller's request; lives on the caller's stack until it is done. */
 typedef struct walx_qentry {
     const uint8_t *data; /* APPEND: the record */
     size_t len;
-    uint64_t last_seq;   /* APPEND: highest sequence in the record */
+    uint8_t *seq_at;     /* APPEND: where the queue writes the assigned first
+                            sequence (8 bytes, little-endian), or NULL when
+                            first_seq is given by the caller */
+    uint64_t first_seq;  /* APPEND: given (seq_at NULL) or assigned */
+    uint64_t nseq;       /* APPEND: sequences the record takes (>= 1) */
+    uint64_t last_seq;   /* APPEND: set by the queue to first_seq + nseq - 1;
+                            on WALX_Q_BADSEQ, the queue's last_seq */
     int kind;            /* enum walx_qkind */
     int want_sync;       /* APPEND: durable on return */
     int done;            /* set by the leader that handled it */
@@ -310,7 +326,11 @@ typedef struct walx_qentry {
 
 typedef struct walx_queue {
     pthread_mutex_t mu;
+    pthread_cond_t synced_cv; /* broadcast when synced_seq grows, on poison
+                                 and on close */
     walx_qentry *head, *tail; /* under mu */
+    uint64_t last_seq;        /* under mu: highest sequence queued */
+    uint64_t synced_seq;      /* under mu: highest sequence known durable */
     int poison_rc;            /* first failure; sticky */
     int closed;
 } walx_queue;
@@ -320,7 +340,9 @@ void walx_queue_destroy(walx_queue *q);
 /* Enqueues `e` and blocks until it was handled by a leader (WALX_Q_DONE,
  * result in e->rc) or reached the head (WALX_Q_LEADER: the caller must
  * run it and call walx_queue_finish). Returns WALX_Q_CLOSED or the poison
- * -errno, without running anything, once the queue is closed or poisoned. */
+ * -errno, without running anything, once the queue is closed or poisoned.
+ * An APPEND takes its sequences when it joins the queue, under the mutex:
+ * queue order, hence log order, is sequence order. */
 int walx_queue_wait(walx_queue *q, walx_qentry *e);
 /* REQUIRES: `e` is the head. Returns the last entry of e's group: for an
  * append, the consecutive appends behind it up to `max_bytes` in all. */
@@ -329,6 +351,17 @@ walx_qentry *walx_queue_group(walx_queue *q, walx_qentry *e, size_t max_bytes);
  * them, optionally closes the queue, and wakes every waiter. */
 void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
                        int close_after);
+/* Sets both watermarks (a manager opened after recovery). */
+void walx_queue_set_seqs(walx_queue *q, uint64_t last, uint64_t synced);
+void walx_queue_seqs(walx_queue *q, uint64_t *last, uint64_t *synced);
+/* Raises synced_seq to `seq` (never lowers it) and wakes wait_synced. */
+void walx_queue_synced(walx_queue *q, uint64_t seq);
+/* Closes the queue and wakes every wait_synced (entries already queued
+ * are refused when they reach the head). */
+void walx_queue_close(walx_queue *q);
+/* Blocks until synced_seq >= seq (WALX_Q_DONE), the queue closes or is
+ * poisoned, or `timeout_ns` (< 0: none) passes (WALX_Q_TIMEOUT). */
+int walx_queue_wait_synced(walx_queue *q, uint64_t seq, int64_t timeout_ns);
 
 /* ---- Writer (walx_writer.c): one record at a time, through the framer ---- */
 

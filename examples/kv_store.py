@@ -31,7 +31,7 @@ class KVStore:
             self.table = {bytes.fromhex(k): bytes.fromhex(v) for k, v in snap["table"].items()}
         self.wal, rec = walx.WalManager.recover_and_open(os.path.join(directory, "wal"))
         for batch in rec.batches:
-            if batch.last_seq <= self.snapshot_seq:
+            if (batch.last_seq or 0) <= self.snapshot_seq:   # recovered: never None
                 continue
             for op, key, value in batch:
                 if op == walx.OpType.PUT:

@@ -71,7 +71,7 @@ def test_sequence_accepts_every_u64(seq):
 
 @pytest.mark.parametrize("bad, exc", [
     (True, TypeError), (False, TypeError), ("1", TypeError), (1.0, TypeError),
-    (None, TypeError), (b"\x01", TypeError), (-1, ValueError), (2**64, ValueError),
+    (b"\x01", TypeError), (-1, ValueError), (2**64, ValueError),
     (-(2**70), ValueError),
 ])
 def test_sequence_rejected_naming_the_argument(bad, exc):
@@ -79,9 +79,25 @@ def test_sequence_rejected_naming_the_argument(bad, exc):
         walx.WriteBatch(bad)
 
 
-def test_sequence_is_required():
-    with pytest.raises(TypeError):
-        walx.WriteBatch()
+def test_sequence_is_optional_until_a_manager_assigns_one():
+    b = walx.WriteBatch()
+    b.put(b"k", b"v")
+    b.put(b"k2", b"v2")
+    assert b.sequence is None and b.last_seq is None and len(b) == 2
+    assert walx.WriteBatch(None).sequence is None
+    with pytest.raises(ValueError, match="no sequence yet"):
+        b.encode()
+    assert "sequence=None" in repr(b)
+
+
+def test_a_batch_without_sequence_pickles_and_compares_as_such():
+    b = walx.WriteBatch()
+    b.put(b"k", b"v")
+    c = pickle.loads(pickle.dumps(b))
+    assert c.sequence is None and list(c) == list(b) and c == b
+    d = walx.WriteBatch(0)
+    d.put(b"k", b"v")
+    assert d != b
 
 
 # ---- adding operations ----------------------------------------------------

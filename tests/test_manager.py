@@ -200,7 +200,7 @@ def test_metrics_exact_and_monotonic(wal_dir, batch):
     assert m.metrics == snaps[-1]                # readable after close
 
 
-def test_metrics_count_an_append_before_it_returns(wal_dir, batch):
+def test_metrics_count_an_append_before_it_returns(wal_dir):
     # Each thread reads the metrics right after its own append returned:
     # the append (and the appends of its group) must already be counted.
     done = []
@@ -209,7 +209,7 @@ def test_metrics_count_an_append_before_it_returns(wal_dir, batch):
     with walx.WalManager(wal_dir) as m:
         def work(t):
             for i in range(300):
-                m.append(batch(1 + t * 300 + i))
+                m.append(walx.WriteBatch())     # the manager assigns sequences
                 with lock:
                     done.append(1)
                     returned = len(done)
@@ -400,14 +400,15 @@ def test_manager_files_parse_field_by_field_as_legacy_logs_of_batches(wal_dir):
 # ---- threads, group commit and poisoning ----------------------------------------------
 
 
-def test_concurrent_appends_with_rotation_and_gc(wal_dir, batch):
+def test_concurrent_appends_with_rotation_and_gc(wal_dir):
     # Writers and a controller advance in overlapping phases (no sleeps): the
     # appends of phase p may run while rotation p - 1 happens, and the
     # controller marks as flushed a watermark computed three rotations
-    # earlier, so that the last closed logs stay on disk.
+    # earlier, so that the last closed logs stay on disk. The manager
+    # assigns the sequences (a caller's own must arrive in order).
     lock = threading.Condition()
-    state = {"next": 1, "done": 0, "rotated": 0}
-    in_flight, appended = set(), {}
+    state = {"done": 0, "rotated": 0}
+    appended = {}
     per_thread, nthreads, rotations = 120, 8, 24
     total = per_thread * nthreads
 
@@ -425,13 +426,11 @@ def test_concurrent_appends_with_rotation_and_gc(wal_dir, batch):
                 n = 1 + (t + i) % 3
                 with lock:
                     lock.wait_for(lambda: state["rotated"] >= phase(i) - 1, timeout=30)
-                    s = state["next"]
-                    state["next"] += n
-                    in_flight.add(s)
-                b = batch(s, n=n, tag=b"t%d-" % t)
-                m.append(b)
+                b = walx.WriteBatch()
+                for j in range(n):
+                    b.put(b"t%d-%d-%d" % (t, i, j), b"v%d" % j)
+                s = m.append(b)
                 with lock:
-                    in_flight.discard(s)
                     appended[s] = b.encode()
                     state["done"] += 1
                     lock.notify_all()
@@ -444,10 +443,13 @@ def test_concurrent_appends_with_rotation_and_gc(wal_dir, batch):
                 with lock:
                     lock.wait_for(lambda: state["done"] >= done_by_phase[r], timeout=30)
                 m.rotate()
-                with lock:      # every batch below the oldest in flight returned
+                # The log just closed holds the highest sequences of the
+                # closed logs: every batch up to them has been written.
+                top = max([s for _, s in m.closed_logs] + wms[-1:] + [0])
+                with lock:
                     state["rotated"] += 1
                     lock.notify_all()
-                    wms.append((min(in_flight) if in_flight else state["next"]) - 1)
+                    wms.append(top)
                 if r >= 3:
                     marks.append(wms[r - 3])
                     m.mark_flushed_seq(wms[r - 3])
@@ -492,18 +494,20 @@ def test_concurrent_appends_with_rotation_and_gc(wal_dir, batch):
     assert len(appended) == total
 
 
-def test_group_commit_durable_appends_from_8_threads(wal_dir, batch):
+def test_group_commit_durable_appends_from_8_threads(wal_dir):
     per_thread = 25
     with walx.WalManager(wal_dir) as m:
         def writer(t):
             for i in range(per_thread):
-                m.append(batch(1 + t * per_thread + i))
+                b = walx.WriteBatch()       # the manager assigns sequences
+                b.put(b"k%d-%d" % (t, i), b"v")
+                m.append(b)
         run_threads(writer, 8)       # AssertionError if any append raised
         metrics = m.metrics
     assert metrics["appends_total"] == 8 * per_thread
     assert 1 <= metrics["syncs_total"] <= metrics["appends_total"]
     batches, max_seq, _ = walx.WalManager.recover_from_dir(wal_dir)
-    assert sorted(b.sequence for b in batches) == list(range(1, 8 * per_thread + 1))
+    assert [b.sequence for b in batches] == list(range(1, 8 * per_thread + 1))
     assert max_seq == 8 * per_thread
 
 
@@ -512,7 +516,7 @@ import json, resource, signal, sys, threading, walx
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 d = sys.argv[1]
 def batch(seq):
-    b = walx.WriteBatch(seq); b.put(b"k%d" % seq, b"v" * 1000); return b
+    b = walx.WriteBatch(seq); b.put(b"k%d" % (seq or 0), b"v" * 1000); return b
 def outcome(fn):
     try:
         fn(); return "ok"
@@ -539,7 +543,7 @@ out["closed"] = single.closed
 results = [None] * 8
 def worker(t):
     for i in range(10_000):
-        r = outcome(lambda: multi.append(batch(1 + t * 10_000 + i)))
+        r = outcome(lambda: multi.append(batch(None)))  # assigned sequences
         if r != "ok":
             results[t] = r
             return

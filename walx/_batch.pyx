@@ -104,9 +104,11 @@ cdef int _validate_batch(const uint8_t *p, size_t n, uint32_t *count_out) except
 cdef class WriteBatch:
     """An atomic group of puts and deletes with consecutive sequence numbers.
 
-    WriteBatch(sequence)
+    WriteBatch(sequence=None)
 
-    Operations are encoded into the wire buffer as they are added, so
+    Without a sequence, ``sequence`` is None until WalManager.append assigns
+    one (the manager's last_seq + 1); such a batch cannot be encoded
+    before that (ValueError). Operations are encoded into the wire buffer as they are added, so
     ``encode()`` is a copy. ``WriteBatch.decode`` validates everything and
     raises CorruptionError on bad input.
     """
@@ -114,15 +116,18 @@ cdef class WriteBatch:
     cdef size_t _len
     cdef size_t _cap
     cdef uint32_t _count
-    cdef uint64_t _sequence
+    cdef uint64_t _sequence      # 0 while _has_seq is false
+    cdef bint _has_seq
 
     def __cinit__(self):
         self._buf = NULL
         self._len = 0
         self._cap = 0
 
-    def __init__(self, sequence):
-        self._sequence = _check_uint(sequence, "sequence", _U64_MAX)
+    def __init__(self, sequence=None):
+        if sequence is not None:
+            self._sequence = _check_uint(sequence, "sequence", _U64_MAX)
+            self._has_seq = True
         self._reserve(64)
         _store_u64(self._buf, self._sequence)
         walx_encode_fixed32(self._buf + 8, 0)
@@ -153,7 +158,7 @@ cdef class WriteBatch:
         cdef size_t need
         if self._count == 0xffffffff:
             raise ValueError("a WriteBatch holds at most 2**32 - 1 records")
-        if self._count and self._sequence > _U64_MAX - self._count:
+        if self._has_seq and self._count and self._sequence > _U64_MAX - self._count:
             raise ValueError("the batch's sequence numbers would exceed 2**64 - 1")
         _get_buffer(key, &kv, "key")
         try:
@@ -191,9 +196,24 @@ cdef class WriteBatch:
         self._add(0, key, pre_image, "pre_image")
 
     def encode(self):
-        """The wire bytes: [sequence u64][count u32] then the records."""
+        """The wire bytes: [sequence u64][count u32] then the records.
+
+        ValueError for a batch without a sequence (not appended yet)."""
+        if not self._has_seq:
+            raise ValueError("this WriteBatch has no sequence yet: WalManager.append "
+                             "assigns one, or give WriteBatch(sequence) to encode it "
+                             "on its own")
+        return self._wire()
+
+    cdef bytes _wire(self):
+        """The wire bytes, with sequence 0 when none is set yet."""
         walx_encode_fixed32(self._buf + 8, self._count)
         return PyBytes_FromStringAndSize(<const char *>self._buf, <Py_ssize_t>self._len)
+
+    cdef void _set_sequence(self, uint64_t seq) noexcept:
+        self._sequence = seq
+        self._has_seq = True
+        _store_u64(self._buf, seq)
 
     @staticmethod
     def decode(data):
@@ -207,11 +227,14 @@ cdef class WriteBatch:
 
     @property
     def sequence(self):
-        return self._sequence
+        """The first sequence, or None until WalManager.append assigns one."""
+        return self._sequence if self._has_seq else None
 
     @property
     def last_seq(self):
-        """sequence + max(len(self) - 1, 0)."""
+        """sequence + max(len(self) - 1, 0); None without a sequence."""
+        if not self._has_seq:
+            return None
         return self._sequence + (self._count - 1 if self._count else 0)
 
     @property
@@ -244,16 +267,28 @@ cdef class WriteBatch:
     def __eq__(self, other):
         if not isinstance(other, WriteBatch):
             return NotImplemented
-        return self.encode() == (<WriteBatch>other).encode()
+        return (self._has_seq == (<WriteBatch>other)._has_seq
+                and self._wire() == (<WriteBatch>other)._wire())
 
     def __hash__(self):
-        return hash(self.encode())
+        return hash((self._has_seq, self._wire()))
 
     def __reduce__(self):
+        if not self._has_seq:
+            return (_unsequenced_batch, (self._wire(),))
         return (WriteBatch.decode, (self.encode(),))
 
     def __repr__(self):
-        return f"<walx.WriteBatch sequence={self._sequence} records={self._count} bytes={self._len}>"
+        return (f"<walx.WriteBatch sequence={self.sequence} records={self._count} "
+                f"bytes={self._len}>")
+
+
+def _unsequenced_batch(data):
+    """Unpickle a WriteBatch that had no sequence (its wire bytes say 0)."""
+    cdef WriteBatch b = WriteBatch.decode(data)
+    b._has_seq = False
+    b._sequence = 0
+    return b
 
 
 cdef WriteBatch _batch_from(const uint8_t *p, size_t n):
@@ -267,4 +302,5 @@ cdef WriteBatch _batch_from(const uint8_t *p, size_t n):
     b._len = n
     b._count = count
     b._sequence = _load_u64(p)
+    b._has_seq = True
     return b

@@ -59,17 +59,19 @@ def _demo_write(d: str) -> None:
     """Steps 1 and 2: append, rotate, mark flushed (GC)."""
     _say("1. Append 5 durable batches to log 1, rotate, append 5 more to log 2")
     with walx.WalManager(d) as m:
-        for seq in range(1, 11):
-            b = walx.WriteBatch(seq)
-            b.put(b"user:%d" % seq, b"v%d" % seq)
-            if seq % 3 == 0:
-                b.delete(b"user:%d" % (seq - 1))
+        for i in range(1, 11):
+            b = walx.WriteBatch()           # the manager assigns the sequence
+            b.put(b"user:%d" % i, b"v%d" % i)
+            if i % 3 == 0:
+                b.delete(b"user:%d" % (i - 1))
             m.append(b)
-            if seq == 5:
+            if i == 5:
+                flushed = m.last_seq
                 old = m.rotate()
                 _say(f"   rotated: log {old} closed -> closed_logs {m.closed_logs}")
-        _say("2. The engine flushed everything up to seq 5: mark_flushed_seq(5)")
-        m.mark_flushed_seq(5)
+        _say(f"2. The engine flushed everything up to seq {flushed}: "
+             f"mark_flushed_seq({flushed})")
+        m.mark_flushed_seq(flushed)
         _say(f"   log files now: {[p.name for _, p in walx.WalManager.list_wal_files(d)]}")
         _say(f"   metrics: {m.metrics}")
 
@@ -122,7 +124,7 @@ def _demo_recover(d: str, acked: List[int]) -> int:
     _say("5. recover_and_open: replay everything acknowledged, open a new log")
     m, rec = walx.WalManager.recover_and_open(d)
     with m:
-        seqs = [b.sequence for b in rec.batches]
+        seqs = [int(b.sequence or 0) for b in rec.batches]   # recovered: never None
         _say(f"   replayed {len(rec.batches)} batches, seqs {seqs[0]}..{seqs[-1]}, "
              f"max_seq {rec.max_seq}, now writing log {m.log_number}")
         missing = sorted(set(acked) - set(seqs))
@@ -139,10 +141,10 @@ def _demo_recover(d: str, acked: List[int]) -> int:
         first = rec.batches[0]
         _say(f"   first replayed batch: seq {first.sequence}: "
              f"{[(r.op.name, r.key, r.value) for r in first]}")
-        b = walx.WriteBatch(rec.max_seq + 1)
+        b = walx.WriteBatch()
         b.put(b"after-recovery", b"ok")
-        m.append(b)
-        _say(f"6. Appended seq {rec.max_seq + 1} after recovery; "
+        seq = m.append(b)                   # rec.max_seq + 1
+        _say(f"6. Appended seq {seq} after recovery; "
              f"closed logs awaiting GC: {m.closed_logs}")
     return EXIT_ERROR if missing else EXIT_OK
 

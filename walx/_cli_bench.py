@@ -129,11 +129,10 @@ def _manager_worker(args: argparse.Namespace, m: walx.WalManager, per: List[int]
     done = [0]
 
     def work(i: int) -> None:
-        seq = sum(per[:i]) + 1
         out = samples[i]
         start.wait()
-        for s in range(seq, seq + per[i]):
-            b = walx.WriteBatch(s)
+        for _ in range(per[i]):
+            b = walx.WriteBatch()       # the manager assigns the sequence
             b.put(key, value)
             t0 = clock()
             m.append(b)

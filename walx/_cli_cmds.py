@@ -219,6 +219,7 @@ def read_log(path: str, mode: walx.RecoveryMode, codec: Optional[str], *,
             if isinstance(item, walx.WriteBatch):   # reader_codec: the reader decoded it
                 rep.records += 1
                 rep.payload_bytes += len(item.encode())
+                assert item.sequence is not None    # decoded: it has one
                 rep.note_seq(item.sequence, len(item))
             else:
                 _on_payload(rep, codec, item, off, end, header_seqs, on_record, on_damage)

@@ -1,7 +1,7 @@
 # Declarations of the C core's library (csrc/walx.h; its test hooks are
 # declared in _hooks.pyx). No logic: every function here is pure C that
 # never raises, so the whole block is nogil.
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 
 cdef extern from "<pthread.h>" nogil:
@@ -111,9 +111,14 @@ cdef extern from "walx.h" nogil:
         WALX_Q_DONE
         WALX_Q_LEADER
         WALX_Q_CLOSED
+        WALX_Q_BADSEQ
+        WALX_Q_TIMEOUT
     ctypedef struct walx_qentry:
         const uint8_t *data
         size_t len
+        uint8_t *seq_at
+        uint64_t first_seq
+        uint64_t nseq
         uint64_t last_seq
         int kind
         int want_sync
@@ -129,6 +134,11 @@ cdef extern from "walx.h" nogil:
     walx_qentry *walx_queue_group(walx_queue *q, walx_qentry *e, size_t max_bytes)
     void walx_queue_finish(walx_queue *q, walx_qentry *e, walx_qentry *last, int rc,
                            int close_after)
+    void walx_queue_set_seqs(walx_queue *q, uint64_t last, uint64_t synced)
+    void walx_queue_seqs(walx_queue *q, uint64_t *last, uint64_t *synced)
+    void walx_queue_synced(walx_queue *q, uint64_t seq)
+    void walx_queue_close(walx_queue *q)
+    int walx_queue_wait_synced(walx_queue *q, uint64_t seq, int64_t timeout_ns)
 
     enum:
         WALX_WRITER_IN_PLACE_MIN

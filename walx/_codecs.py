@@ -219,6 +219,7 @@ def decode_walx(payload: bytes, keep_ops: bool = True) -> Batch:
         raise CodecError(e.reason) from None
     ops = ([Op(r.op.name.lower(), int(r.op), key=r.key, value=r.value) for r in b]
            if keep_ops else [])
+    assert b.sequence is not None       # a decoded batch has its sequence
     return Batch(b.sequence, len(b), ops)
 
 

@@ -195,3 +195,32 @@ cdef bint _keep_for_recycling(WalManager m, str path) except -1:
     with m._mu:
         m._recycle_pool.append(dst)
     return True
+
+
+cdef _gc_logs_before(WalManager m, uint64_t before):
+    """WalManager.gc_logs_before: delete every log numbered below `before`,
+    never the current one."""
+    cdef uint64_t current = 0, bound = 0
+    with m._mu:
+        if m.closed:
+            raise WalClosedError(f"WalManager {m.dir} is closed")
+        # Only logs below the current one: a rotation running meanwhile
+        # creates the next log, above it, and must not lose it.
+        current = m.log_number
+        bound = min(before, current)
+        doomed = [c for c in m._closed_logs if c[0] < bound]
+        m._closed_logs = [c for c in m._closed_logs if c[0] >= bound]
+    tracked = {c[0] for c in doomed}
+    entries = doomed + [(n, 0) for n, _ in _list_wal_files(m.dir)
+                        if n < bound and n not in tracked]
+    failed = _delete_logs(m, entries, "")
+    if failed:
+        # A closed log that could not be deleted stays closed: the next
+        # mark_flushed_seq that covers it tries again.
+        with m._mu:
+            m._closed_logs.extend(entry for entry, _ in failed
+                                 if entry[0] in tracked)
+        entry, e = failed[0]
+        raise OSError(e.errno, f"could not delete WAL files {[f[0][0] for f in failed]} "
+                               f"in {m.dir}: {e.strerror}",
+                      e.filename or str(_log_path(m.dir, entry[0])))

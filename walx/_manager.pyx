@@ -20,6 +20,10 @@
 # _poison_rc). The LogWriter's own _poison_rc guards the writer, which also
 # stands alone; the manager never reads it, it gets every failure as the
 # -errno of the writer call that failed.
+#
+# Sequences: an append takes them as it joins the queue, under its mutex
+# (walx_queue_wait), so log order is sequence order; the watermarks, the
+# sync_interval thread and first_seq are in _watermarks.pyx.
 
 # Most bytes a group-commit leader takes from the queue in one write.
 cdef enum:
@@ -31,12 +35,15 @@ cdef class WalManager:
     """A directory of WAL files: append, rotate, GC and recover.
 
     WalManager(dir, initial_log_number=1, *, sync=True, buffer_size=0,
-               recyclable=False, recycle_log_files=0, preallocate=0)
+               recyclable=False, recycle_log_files=0, preallocate=0,
+               sync_interval=0.0)
 
     Creates `dir` if needed, takes its LOCK (WalLockedError when another
     live manager holds it), creates log `initial_log_number` (an existing
     non-empty file of that number is FileExistsError) and fsyncs the
     directory. Thread-safe; concurrent durable appends share fdatasyncs.
+    append assigns sequences (last_seq + 1) unless the batch has its own;
+    sync_interval > 0 fdatasyncs in a background thread at that period.
     """
     cdef readonly object dir            # pathlib.Path
     cdef int _lock_fd
@@ -61,6 +68,13 @@ cdef class WalManager:
     cdef uint64_t _m_groups, _m_recycled
     cdef Py_ssize_t _recycle_max
     cdef list _recycle_pool     # paths of GC'd logs kept for reuse; under _mu
+    cdef dict _log_first        # closed log number -> its first sequence; under _mu
+    cdef uint64_t _cur_first    # first sequence in the current log, 0 if none; head only
+    cdef uint64_t _written_seq  # highest sequence handed to a writer; head only
+    cdef double _sync_interval
+    cdef object _syncer         # the sync_interval thread, or None
+    cdef object _syncer_stop    # threading.Event that ends it
+    cdef object __weakref__     # the syncer holds the manager weakly
 
     def __cinit__(self):
         self._lock_fd = -1
@@ -69,8 +83,10 @@ cdef class WalManager:
         self._q_ready = True
 
     def __init__(self, dir, initial_log_number=1, *, sync=True, buffer_size=0,
-                 recyclable=False, recycle_log_files=0, preallocate=0):
-        self._configure(dir, sync, buffer_size, recyclable, recycle_log_files, preallocate)
+                 recyclable=False, recycle_log_files=0, preallocate=0,
+                 sync_interval=0.0):
+        self._configure(dir, sync, buffer_size, recyclable, recycle_log_files, preallocate,
+                        sync_interval)
         n = _check_uint(initial_log_number, "initial_log_number", _MAX_LOG_NUMBER - 1)
         self._take_lock()
         try:
@@ -78,9 +94,12 @@ cdef class WalManager:
         except BaseException:
             self._abandon()
             raise
+        _start_syncer(self)
 
     cdef _configure(self, dir, sync, buffer_size, recyclable, recycle_log_files,
-                    preallocate):
+                    preallocate, sync_interval):
+        self._sync_interval = _check_interval(sync_interval)
+        self._log_first = {}
         self.dir = pathlib.Path(_fspath(dir, "dir"))
         self._sync_default = _check_bool(sync, "sync")
         _check_bool(recyclable, "recyclable")
@@ -129,6 +148,7 @@ cdef class WalManager:
         self.log_number = n
         self._next_log = n + 1
         self.current_max_seq = 0
+        self._cur_first = 0
         self.closed = False
 
     cdef int _sync_dir_or_poison(self) except -1:
@@ -144,6 +164,8 @@ cdef class WalManager:
         raise _os_error(rc, str(self.dir))
 
     def __dealloc__(self):
+        if self._syncer_stop is not None:
+            self._syncer_stop.set()
         if self._lock_fd >= 0:
             walx_close(self._lock_fd)
             self._lock_fd = -1
@@ -196,7 +218,8 @@ cdef class WalManager:
         e.data = NULL
         e.len = 0
         e.want_sync = 0
-        e.last_seq = 0
+        e.seq_at = NULL
+        e.first_seq = e.nseq = e.last_seq = 0
         with nogil:
             st = walx_queue_wait(&self._q, e)
         return st
@@ -227,6 +250,9 @@ cdef class WalManager:
         if rc:
             self._m_errors += 1
             self._failed(rc, "fdatasync" if data_only else "fsync")
+        # Every sequence written so far, in this log or an earlier one
+        # (fsynced when it was closed), is durable now.
+        walx_queue_synced(&self._q, self._written_seq)
         return 0
 
     cdef int _lead_group(self, walx_qentry *e) noexcept nogil:
@@ -256,15 +282,23 @@ cdef class WalManager:
             syncs = self._writer.syncs_total
             rc = self._writer._sync_nogil(1)
             syncs = self._writer.syncs_total - syncs
-        # The counters move before the group is woken, so a caller whose
-        # append returned sees it counted. Every counter update happens at
-        # the head of the queue: no two race.
+        # The counters and watermarks move before the group is woken, so a
+        # caller whose append returned sees them. Every update here happens
+        # at the head of the queue: no two race. Sequences grow in queue
+        # order, so `top` is the group's last and e's first is its lowest.
         self._m_groups += 1
         self._m_syncs += syncs
         if rc == 0:
             self.current_max_seq = top
+            self._written_seq = top
+            if self._cur_first == 0:
+                self._cur_first = e.first_seq
             self._m_appends += count
             self._m_bytes += nbytes
+            if any_sync:
+                # Only after the fdatasync succeeded: a failed one poisons,
+                # and what it covered may be lost.
+                walx_queue_synced(&self._q, top)
         walx_queue_finish(&self._q, e, last, rc, 0)
         return rc
 
@@ -284,9 +318,12 @@ cdef class WalManager:
         self._writer = writer
         with self._mu:
             self._closed_logs.append((old, self.current_max_seq))
+            if self._cur_first:
+                self._log_first[old] = self._cur_first
         self.log_number = new
         self._next_log = new + 1
         self.current_max_seq = 0
+        self._cur_first = 0
         self._m_rotations += 1
         return old
 
@@ -296,11 +333,15 @@ cdef class WalManager:
         """Encode, frame and write `batch` (a WriteBatch); with sync (default:
         the manager's `sync` option) it is durable when this returns.
 
+        A batch without a sequence gets last_seq + 1; a batch's own sequence
+        must be above last_seq (ValueError otherwise). Either way this
+        returns the batch's first sequence, and batch.sequence is set.
         Concurrent callers share writes and fdatasyncs (group commit).
-        Raises WalClosedError, WalPoisonedError, TypeError, OSError.
+        Raises WalClosedError, WalPoisonedError, TypeError, ValueError, OSError.
         """
         cdef walx_qentry e
         cdef int st, rc = 0
+        cdef WriteBatch b
         if not isinstance(batch, WriteBatch):
             raise TypeError(f"batch must be a walx.WriteBatch, not {type(batch).__name__}")
         if sync is None:
@@ -309,10 +350,15 @@ cdef class WalManager:
             raise TypeError(f"sync must be a bool or None, not {type(sync).__name__}")
         if self.closed:
             raise WalClosedError(f"WalManager {self.dir} is closed")
-        cdef bytes data = (<WriteBatch>batch).encode()
+        b = <WriteBatch>batch
+        # A fresh bytes object that nothing else sees yet: the queue writes
+        # the assigned sequence into its first 8 bytes (e.seq_at).
+        cdef bytes data = b._wire()
         e.data = <const uint8_t *><char *>data
         e.len = len(data)
-        e.last_seq = (<WriteBatch>batch).last_seq
+        e.seq_at = NULL if b._has_seq else <uint8_t *><char *>data
+        e.first_seq = b._sequence
+        e.nseq = b._count if b._count else 1
         e.kind = WALX_Q_APPEND
         e.want_sync = 1 if sync else 0
         with nogil:
@@ -326,8 +372,12 @@ cdef class WalManager:
         elif st == WALX_Q_DONE:
             if e.rc:
                 self._failed(e.rc, "WAL write or sync")
+        elif st == WALX_Q_BADSEQ:
+            _bad_sequence(b, e.last_seq)
         else:
             self._refused(st)
+        b._set_sequence(e.first_seq)
+        return e.first_seq
 
     def sync(self):
         """Make every append that returned before this call durable (fdatasync)."""
@@ -356,11 +406,14 @@ cdef class WalManager:
         The log is made durable (one fdatasync) even with sync=False.
         """
         cdef walx_qentry e
+        _stop_syncer(self)
         if self.closed:
             self._release_lock()
             return
         if self._wait_exclusive(&e) != WALX_Q_LEADER:
-            # Closed by another thread, or poisoned: release what is left.
+            # Closed by another thread, or poisoned: release what is left,
+            # and wake every wait_for with WalClosedError.
+            walx_queue_close(&self._q)
             self._close_files()
             return
         try:
@@ -422,31 +475,7 @@ cdef class WalManager:
 
     def gc_logs_before(self, log_number):
         """Delete every log file numbered below `log_number`, never the current one."""
-        cdef uint64_t before = _check_uint(log_number, "log_number", _MAX_LOG_NUMBER)
-        cdef uint64_t current = 0, bound = 0
-        with self._mu:
-            if self.closed:
-                raise WalClosedError(f"WalManager {self.dir} is closed")
-            # Only logs below the current one: a rotation running meanwhile
-            # creates the next log, above it, and must not lose it.
-            current = self.log_number
-            bound = min(before, current)
-            doomed = [c for c in self._closed_logs if c[0] < bound]
-            self._closed_logs = [c for c in self._closed_logs if c[0] >= bound]
-        tracked = {c[0] for c in doomed}
-        entries = doomed + [(n, 0) for n, _ in _list_wal_files(self.dir)
-                            if n < bound and n not in tracked]
-        failed = _delete_logs(self, entries, "")
-        if failed:
-            # A closed log that could not be deleted stays closed: the next
-            # mark_flushed_seq that covers it tries again.
-            with self._mu:
-                self._closed_logs.extend(entry for entry, _ in failed
-                                         if entry[0] in tracked)
-            entry, e = failed[0]
-            raise OSError(e.errno, f"could not delete WAL files {[f[0][0] for f in failed]} "
-                                   f"in {self.dir}: {e.strerror}",
-                          e.filename or str(_log_path(self.dir, entry[0])))
+        _gc_logs_before(self, _check_uint(log_number, "log_number", _MAX_LOG_NUMBER))
 
     def register_closed_log(self, log_number, max_seq):
         """Add (log_number, max_seq) to the logs that GC deletes once flushed."""
@@ -461,6 +490,31 @@ cdef class WalManager:
                 raise ValueError(f"log_number {n} is not a closed log: the log being "
                                  f"written is {self.log_number}")
             self._closed_logs.append((n, s))
+
+    @property
+    def last_seq(self):
+        """Highest sequence appended (written or queued; maybe not durable)."""
+        cdef uint64_t last = 0, synced = 0
+        walx_queue_seqs(&self._q, &last, &synced)
+        return last
+
+    @property
+    def synced_seq(self):
+        """Highest sequence known durable: every sequence <= it was fdatasync'd."""
+        cdef uint64_t last = 0, synced = 0
+        walx_queue_seqs(&self._q, &last, &synced)
+        return synced
+
+    @property
+    def first_seq(self):
+        """Lowest sequence still in the directory's logs, 0 when they hold none."""
+        return _first_seq(self)
+
+    def wait_for(self, seq, timeout=None):
+        """Block (without the GIL) until synced_seq >= `seq`; False after
+        `timeout` seconds (None: no limit). Never syncs by itself. Raises
+        WalClosedError if the manager is or becomes closed first."""
+        return _wait_for(self, seq, timeout)
 
     @property
     def closed_logs(self):

@@ -42,6 +42,8 @@ class _Recoverer:
         self.mode = _check_mode(mode)
         self.corruptions = []
         self.files = []           # (log_number, path, max_seq in that file)
+        self.first_seqs = {}      # log_number -> first sequence, logs with batches
+        self.file_first = 0       # first sequence of the log being replayed
         # What recover_and_open does to make the recovered state the state
         # on disk: ("cut", path, end) for a dropped damaged tail,
         # ("drop", path) for a log POINT_IN_TIME passed over.
@@ -63,6 +65,8 @@ class _Recoverer:
                 reader.close()
             if file_max is not None:
                 self.files.append((log_number, path, file_max))
+                if self.file_first:
+                    self.first_seqs[log_number] = self.file_first
 
     def _replay(self, LogReader reader, path):
         """Yield the batches of one log; returns the highest sequence in
@@ -76,6 +80,7 @@ class _Recoverer:
                 return None
             self.stopped = False
         cdef uint64_t last, file_max = 0
+        self.file_first = batch.sequence if batch is not None else 0
         while batch is not None:
             last = (<WriteBatch>batch).last_seq
             file_max = max(file_max, last)
@@ -132,13 +137,13 @@ cdef tuple _recover_and_open(dir, mode, dict options):
     and register each recovered log as closed."""
     cdef WalManager m = WalManager.__new__(WalManager)
     unknown = set(options) - {"sync", "buffer_size", "recyclable",
-                              "recycle_log_files", "preallocate"}
+                              "recycle_log_files", "preallocate", "sync_interval"}
     if unknown:
         raise TypeError(f"unexpected option(s) {sorted(unknown)}")
     _check_mode(mode)
     m._configure(dir, options.get("sync", True), options.get("buffer_size", 0),
                  options.get("recyclable", False), options.get("recycle_log_files", 0),
-                 options.get("preallocate", 0))
+                 options.get("preallocate", 0), options.get("sync_interval", 0.0))
     m._take_lock()
     try:
         r = _Recoverer(m.dir, mode)
@@ -150,9 +155,15 @@ cdef tuple _recover_and_open(dir, mode, dict options):
         m._open_log(r.max_log_number + 1 if r.max_log_number else 1)
         for n, _path, file_max in r.files:
             m._closed_logs.append((n, file_max))
+        m._log_first = dict(r.first_seqs)
+        # Everything recovered is on disk and read back; appends continue
+        # at max_seq + 1.
+        m._written_seq = r.max_seq
+        walx_queue_set_seqs(&m._q, r.max_seq, r.max_seq)
     except BaseException:
         m._abandon()
         raise
+    _start_syncer(m)
     _log.info("recovered %d batches from %d WAL files in %s (max seq %d, "
               "%d damaged ranges)", len(batches), len(r.files), m.dir, r.max_seq,
               len(r.corruptions))

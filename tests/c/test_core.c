@@ -1315,6 +1315,57 @@ static void test_frame_huge_and_null(void) {
           "empty record through the iovec emitter");
 }
 
+/* The queue's sequence rule and watermarks, single-threaded: an assigned
+ * sequence is written into the record, a given one must be above last_seq,
+ * and wait_synced reports DONE, TIMEOUT and CLOSED. */
+static int queue_append(walx_queue *q, uint8_t *rec, uint64_t given, uint64_t nseq,
+                        uint64_t *first) {
+    walx_qentry e;
+    memset(&e, 0, sizeof e);
+    e.data = rec;
+    e.len = 12;
+    e.seq_at = given ? NULL : rec;
+    e.first_seq = given;
+    e.nseq = nseq;
+    e.kind = WALX_Q_APPEND;
+    int st = walx_queue_wait(q, &e);
+    if (st == WALX_Q_LEADER)
+        walx_queue_finish(q, &e, walx_queue_group(q, &e, 1 << 20), 0, 0);
+    *first = st == WALX_Q_BADSEQ ? e.last_seq : e.first_seq;
+    return st;
+}
+
+static void test_queue_sequences_and_watermarks(void) {
+    walx_queue q;
+    uint8_t rec[12] = {0};
+    uint64_t first = 0, last = 0, synced = 0;
+    CHECK(walx_queue_init(&q) == 0, "init");
+    CHECK(queue_append(&q, rec, 0, 3, &first) == WALX_Q_LEADER && first == 1, "first %llu",
+          (unsigned long long)first);
+    CHECK(walx_decode_fixed32(rec) == 1 && walx_decode_fixed32(rec + 4) == 0, "patched");
+    CHECK(queue_append(&q, rec, 0, 1, &first) == WALX_Q_LEADER && first == 4, "next");
+    CHECK(walx_decode_fixed32(rec) == 4, "patched again");
+    CHECK(queue_append(&q, rec, 4, 1, &first) == WALX_Q_BADSEQ && first == 4, "given 4");
+    CHECK(queue_append(&q, rec, 10, 2, &first) == WALX_Q_LEADER && first == 10, "given 10");
+    walx_queue_set_seqs(&q, UINT64_MAX - 1, 0);
+    CHECK(queue_append(&q, rec, 0, 2, &first) == WALX_Q_BADSEQ, "overflow");
+    CHECK(queue_append(&q, rec, 0, 1, &first) == WALX_Q_LEADER && first == UINT64_MAX, "top");
+    CHECK(queue_append(&q, rec, 0, 1, &first) == WALX_Q_BADSEQ, "past the top");
+    walx_queue_seqs(&q, &last, &synced);
+    CHECK(last == UINT64_MAX && synced == 0, "seqs");
+    CHECK(walx_queue_wait_synced(&q, 5, 0) == WALX_Q_TIMEOUT, "timeout 0");
+    CHECK(walx_queue_wait_synced(&q, 5, 1000000) == WALX_Q_TIMEOUT, "timeout 1 ms");
+    walx_queue_synced(&q, 7);
+    walx_queue_synced(&q, 6);            /* never lowers it */
+    walx_queue_seqs(&q, &last, &synced);
+    CHECK(synced == 7, "synced %llu", (unsigned long long)synced);
+    CHECK(walx_queue_wait_synced(&q, 7, -1) == WALX_Q_DONE, "done");
+    walx_queue_close(&q);
+    CHECK(walx_queue_wait_synced(&q, 8, -1) == WALX_Q_CLOSED, "closed");
+    CHECK(walx_queue_wait_synced(&q, 7, -1) == WALX_Q_DONE, "durable stays durable");
+    walx_queue_destroy(&q);
+}
+
 int main(void) {
     const char *seed = getenv("WALX_TEST_SEED");
     if (seed && *seed)
@@ -1348,6 +1399,7 @@ int main(void) {
     RUN(test_writer_to_file);
     RUN(test_writer_in_place_after_buffered_bytes);
     RUN(test_frame_huge_and_null);
+    RUN(test_queue_sequences_and_watermarks);
     RUN(test_io_errors);
     RUN(test_io_fault_injection);
 

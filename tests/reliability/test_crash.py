@@ -66,6 +66,7 @@ say("BEGIN")
 m, rec = walx.WalManager.recover_and_open(d, **options)
 say("READY %d %d" % (len(rec.batches), rec.max_seq))
 lock = threading.Lock()
+order = threading.Lock()
 state = {"next": start, "reserved": start - 1, "appends": 0}
 CHUNK = 64
 def take():
@@ -81,8 +82,12 @@ def worker(t):
     import random
     rng = random.Random(seed * 100 + t)
     while time.monotonic() < deadline:
-        b = make_batch(walx, gen, t, take())
-        m.append(b)
+        # A caller's own sequences must reach the manager in order, so
+        # taking one and appending it is one step (test_crash_sequences.py
+        # crashes concurrent appends of manager-assigned sequences).
+        with order:
+            b = make_batch(walx, gen, t, take())
+            m.append(b)
         say("A %d %d" % (t, b.sequence))
         if t == 0:
             r = rng.random()

@@ -54,7 +54,7 @@ def test_failed_sync_poisons_the_manager_until_reopened(wal_dir, kind, batch):
 
 @pytest.mark.parametrize("op", ["write", "fdatasync"])
 @pytest.mark.parametrize("kind", sorted(ERRORS))
-def test_group_commit_failure_reaches_every_member(wal_dir, op, kind, batch):
+def test_group_commit_failure_reaches_every_member(wal_dir, op, kind):
     """8 threads append durably; one write or fdatasync fails. Every append
     either returned (and its batch is recovered) or raised the OSError (the
     group that failed) or WalPoisonedError (everything after); fdatasync is
@@ -69,9 +69,12 @@ def test_group_commit_failure_reaches_every_member(wal_dir, op, kind, batch):
     def worker(t):
         start.wait()
         for i in range(per_thread):
-            seq = 1 + t * per_thread + i
+            # The manager assigns sequences; the key names the append.
+            seq = b"%d-%d" % (t, i)
+            b = walx.WriteBatch()
+            b.put(seq, b"v")
             try:
-                m.append(batch(seq))
+                m.append(b)
                 res = "ok"
             except OSError as e:
                 res = ("OSError", e.errno)
@@ -110,13 +113,13 @@ def test_group_commit_failure_reaches_every_member(wal_dir, op, kind, batch):
     for t in range(8):
         seen_fail = False
         for i in range(per_thread):
-            o = outcomes[1 + t * per_thread + i]
+            o = outcomes[b"%d-%d" % (t, i)]
             if o != "ok":
                 seen_fail = True
             else:
                 assert not seen_fail, (t, outcomes)
     batches = walx.WalManager.recover_from_dir(wal_dir)[0]
-    got = {b.sequence for b in batches}
+    got = {next(iter(b)).key for b in batches}
     acked = {s for s, o in outcomes.items() if o == "ok"}
     assert acked <= got, sorted(acked - got)
     assert got <= set(outcomes)
