@@ -11,6 +11,8 @@ it, nothing is written.
 import errno
 import json
 import os
+import select
+import time
 
 from walx import _testing as T
 
@@ -77,3 +79,21 @@ def check_never_appended(d, before, where):
 def sync_calls():
     """How many fdatasync and fsync calls the armed fault hook has counted."""
     return T.fault_calls("fdatasync") + T.fault_calls("fsync")
+
+
+def read_child(proc, buf, deadline, done=lambda buf: False):
+    """Drain a child's stdout into the bytearray `buf` until done(buf),
+    EOF, or `deadline` (time.monotonic(), an upper bound) passes. Returns
+    True when done(buf)."""
+    fd = proc.stdout.fileno()
+    while not done(buf):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return False
+            buf.extend(chunk)
+    return True

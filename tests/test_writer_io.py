@@ -23,6 +23,15 @@ from walxtest import (big_payload, frame, make_record, os_bytes, parse_record,
 
 
 BLOCK = walx.BLOCK_SIZE
+
+
+def arm_write_fault(kind):
+    """The next write(2) or writev(2) writes half its bytes ("short") or
+    fails with EINTR ("eintr"): either way the loop must finish the job."""
+    if kind == "short":
+        T.fault_arm("write", 1, short_write=True)
+    else:
+        T.fault_arm("write", 1, errno.EINTR)
 ABSOLUTE = walx.RecoveryMode.ABSOLUTE_CONSISTENCY
 # The check values of docs/format.md.
 FOO_LEGACY = bytes.fromhex("dd5fb37a03000166 6f6f".replace(" ", ""))
@@ -120,10 +129,7 @@ def test_write_through_direct_path_survives_short_writes_and_eintr(tmp_path):
     for kind in ("short", "eintr"):
         path = tmp_path / f"{kind}.log"
         with walx.LogWriter(path) as w:
-            if kind == "short":
-                T.fault_arm("write", 1, short_write=True)
-            else:
-                T.fault_arm("write", 1, errno.EINTR)
+            arm_write_fault(kind)
             try:
                 for r in records:
                     w.add_record(r)
@@ -634,10 +640,7 @@ def test_in_place_write_after_buffered_bytes_survives_short_writes_and_eintr(tmp
     records = batch_records(100)
     path = tmp_path / "x.log"
     with walx.LogWriter(path) as w:
-        if fault == "short":
-            T.fault_arm("write", 1, short_write=True)
-        else:
-            T.fault_arm("write", 1, errno.EINTR)
+        arm_write_fault(fault)
         try:
             w.add_records(records)
             assert T.fault_fired() == 1

@@ -26,7 +26,6 @@ default size gives >= 200 crashes; WALX_LONG=1 gives >= 1,000.
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -169,19 +168,8 @@ class Model:
 def read_until(proc, buf, deadline, token=None):
     """Drain the child's stdout into buf until `token` appears or the
     deadline passes or EOF. Returns True when the token was seen."""
-    fd = proc.stdout.fileno()
-    while True:
-        if token is not None and token in buf:
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return False
-            buf += chunk
+    return reliability.read_child(proc, buf, deadline,
+                                  lambda b: token is not None and token in b)
 
 
 def crash_once(d, gen, start, nthreads, options, rng):

@@ -19,7 +19,6 @@ recovers, and checks:
 
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -63,18 +62,7 @@ os._exit(3)
 def read_lines(proc, buf, want, deadline):
     """Read the child's stdout into `buf` until it holds `want` lines, the
     child exits, or `deadline` (an upper bound) passes."""
-    fd = proc.stdout.fileno()
-    while buf.count(b"\n") < want:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return False
-            buf.extend(chunk)
-    return True
+    return reliability.read_child(proc, buf, deadline, lambda b: b.count(b"\n") >= want)
 
 
 def crash_once(d, gen, rng):
